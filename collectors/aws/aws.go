@@ -1,0 +1,408 @@
+// Package aws collects EUCS evidence from Amazon Web Services with
+// aws-sdk-go-v2: it assumes a role in each configured account, fans out over
+// regions and services with bounded concurrency, and streams one finding per
+// check and resource into a finding.Sink.
+//
+// Every API failure becomes a not_assessed finding with its reason; it never
+// aborts the run and never passes or fails a check.
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/eucs-agent/eucs-agent/internal/finding"
+)
+
+// Provider is the provider name findings carry.
+const Provider = "aws"
+
+// GlobalRegion is the region findings of global services (IAM) carry.
+const GlobalRegion = "global"
+
+// LocationCheck is the data-location check every enumerated resource gets
+// when allowed regions are configured.
+const LocationCheck = "aws.location.allowed_region"
+
+// Collector assesses AWS accounts.
+type Collector struct {
+	cfg  Config
+	base aws.Config
+	log  *slog.Logger
+	// scanners run in each account; global ones once, regional ones in
+	// every region.
+	scanners []scanner
+}
+
+// scanner collects one service's checks in one scope.
+type scanner struct {
+	service string // SDK signing name: s3, ec2, iam, ...
+	global  bool
+	// checks are the IDs scan may emit; when the service cannot be listed
+	// at all, each becomes a not_assessed finding for the whole scope.
+	checks []string
+	scan   func(ctx context.Context, s *scope) error
+}
+
+// LoadBase loads the SDK configuration from the environment (default
+// credential chain, shared config, AWS_ENDPOINT_URL*) with cfg's overrides.
+func LoadBase(ctx context.Context, cfg Config) (aws.Config, error) {
+	base, err := config.LoadDefaultConfig(ctx, config.WithRegion(cfg.HomeRegion))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return base, nil
+}
+
+// New returns a collector. base carries credentials and SDK settings (see
+// LoadBase); cfg must have been validated and defaulted.
+func New(cfg Config, base aws.Config, log *slog.Logger) *Collector {
+	base = base.Copy()
+	if cfg.EndpointURL != "" {
+		base.BaseEndpoint = aws.String(cfg.EndpointURL)
+	}
+	if base.Region == "" {
+		base.Region = cfg.HomeRegion
+	}
+	base.HTTPClient = awshttp.NewBuildableClient().WithTimeout(cfg.CallTimeout)
+	attempts := cfg.MaxAttempts
+	base.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = attempts
+			o.MaxBackoff = 20 * time.Second
+		})
+	}
+	return &Collector{cfg: cfg, base: base, log: log.With("collector", Provider), scanners: scanners()}
+}
+
+// scanners is the plain list of everything the collector checks.
+func scanners() []scanner {
+	return []scanner{
+		s3Scanner(),
+		ebsScanner(),
+		securityGroupScanner(),
+		vpcScanner(),
+		iamScanner(),
+		kmsScanner(),
+		cloudTrailScanner(),
+		rdsScanner(),
+		guardDutyScanner(),
+	}
+}
+
+// Checks lists every check ID the collector can emit, sorted.
+func Checks() []string {
+	ids := []string{LocationCheck}
+	for _, sc := range scanners() {
+		ids = append(ids, sc.checks...)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// Name is the collector's name in logs and coverage.
+func (c *Collector) Name() string { return Provider }
+
+// account is a resolved account: its ID and the SDK config whose credentials
+// act in it.
+type account struct {
+	id  string
+	cfg aws.Config
+}
+
+// Collect assesses every configured account. It returns an error only when
+// the sink fails (the evidence can no longer be kept) or ctx is cancelled;
+// every cloud-side failure is reported through the sink instead.
+func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Concurrency)
+	targets := c.cfg.Accounts
+	if len(targets) == 0 {
+		targets = []Account{{}}
+	}
+	// Resolving accounts (AssumeRole, region discovery) is network work too,
+	// so it runs under the same bound as the scans, from its own group so
+	// that it never waits for a slot it holds.
+	var setup errgroup.Group
+	setup.SetLimit(c.cfg.Concurrency)
+	for _, t := range targets {
+		setup.Go(func() error {
+			acct, regions, err := c.resolve(gctx, t)
+			if err != nil {
+				return c.accountNotAssessed(gctx, sink, t, err)
+			}
+			for _, sc := range c.scanners {
+				if sc.global {
+					g.Go(func() error { return c.run(gctx, sink, acct, c.cfg.HomeRegion, sc) })
+					continue
+				}
+				for _, r := range regions {
+					g.Go(func() error { return c.run(gctx, sink, acct, r, sc) })
+				}
+			}
+			return nil
+		})
+	}
+	err := setup.Wait()
+	if gerr := g.Wait(); err == nil {
+		err = gerr
+	}
+	return err
+}
+
+// resolve finds the account's credentials, its ID and its regions.
+func (c *Collector) resolve(ctx context.Context, t Account) (account, []string, error) {
+	cfg := c.base.Copy()
+	if t.RoleARN != "" {
+		stsClient := sts.NewFromConfig(c.base)
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, t.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = "eucs-agent"
+			if t.ExternalID != "" {
+				o.ExternalID = aws.String(t.ExternalID)
+			}
+		}))
+	}
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.ScopeTimeout)
+	defer cancel()
+	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(cctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		if t.RoleARN != "" {
+			return account{}, nil, fmt.Errorf("assume role %s: %w", t.RoleARN, err)
+		}
+		return account{}, nil, fmt.Errorf("get caller identity: %w", err)
+	}
+	acct := account{id: aws.ToString(id.Account), cfg: cfg}
+	if t.ID != "" && acct.id != t.ID {
+		return account{}, nil, fmt.Errorf("credentials act in account %s, configured as %s", acct.id, t.ID)
+	}
+	if len(c.cfg.Regions) != 1 || c.cfg.Regions[0] != "all" {
+		return acct, c.cfg.Regions, nil
+	}
+	out, err := ec2.NewFromConfig(cfg).DescribeRegions(cctx, &ec2.DescribeRegionsInput{})
+	if err != nil {
+		return account{}, nil, fmt.Errorf("list enabled regions in %s: %w", acct.id, err)
+	}
+	var regions []string
+	for _, r := range out.Regions {
+		regions = append(regions, aws.ToString(r.RegionName))
+	}
+	slices.Sort(regions)
+	return acct, regions, nil
+}
+
+// accountNotAssessed reports an account that could not be entered at all:
+// every check of every service, in every configured region, is not assessed.
+func (c *Collector) accountNotAssessed(ctx context.Context, sink finding.Sink, t Account, err error) error {
+	id := t.ID
+	if id == "" {
+		id = "unknown"
+	}
+	reason := classify(err)
+	c.log.Warn("account not assessed", "account", id, "reason", reason, "error", err)
+	regions := c.cfg.Regions
+	if len(regions) == 1 && regions[0] == "all" {
+		regions = []string{"all"}
+	}
+	for _, sc := range c.scanners {
+		rs := regions
+		if sc.global {
+			rs = []string{GlobalRegion}
+		}
+		for _, r := range rs {
+			s := &scope{c: c, sink: sink, account: id, region: r, service: sc.service}
+			if err := s.scopeNotAssessed(ctx, sc, reason, err); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// run scans one service in one region of one account and records coverage.
+func (c *Collector) run(ctx context.Context, sink finding.Sink, acct account, region string, sc scanner) error {
+	cfg := acct.cfg.Copy()
+	cfg.Region = region
+	s := &scope{c: c, sink: sink, account: acct.id, region: region, service: sc.service, cfg: cfg}
+	if sc.global {
+		s.region = GlobalRegion
+	}
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.ScopeTimeout)
+	defer cancel()
+	start := time.Now()
+	err := sc.scan(sctx, s)
+	if serr := s.failed(); serr != nil {
+		return serr
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	log := c.log.With("account", acct.id, "region", s.region, "service", sc.service, "duration", time.Since(start))
+	if err != nil {
+		reason := classify(err)
+		log.Warn("scope not assessed", "reason", reason, "error", err)
+		return s.scopeNotAssessed(ctx, sc, reason, err)
+	}
+	log.Debug("scope assessed")
+	return sink.Coverage(ctx, finding.Coverage{Provider: Provider, Account: acct.id, Region: s.region, Service: sc.service, Status: finding.Assessed})
+}
+
+// errorReasons maps AWS error codes to not-assessed reasons. Codes not
+// listed are api_error.
+var errorReasons = map[string]finding.Reason{
+	"AccessDenied":                finding.AccessDenied,
+	"AccessDeniedException":       finding.AccessDenied,
+	"UnauthorizedOperation":       finding.AccessDenied,
+	"UnauthorizedAccess":          finding.AccessDenied,
+	"AuthorizationError":          finding.AccessDenied,
+	"AuthFailure":                 finding.AccessDenied,
+	"InvalidClientTokenId":        finding.AccessDenied,
+	"UnrecognizedClientException": finding.AccessDenied,
+	"ExpiredToken":                finding.AccessDenied,
+	"ExpiredTokenException":       finding.AccessDenied,
+	"OptInRequired":               finding.AccessDenied,
+	"Throttling":                  finding.Throttled,
+	"ThrottlingException":         finding.Throttled,
+	"ThrottledException":          finding.Throttled,
+	"RequestLimitExceeded":        finding.Throttled,
+	"RequestThrottled":            finding.Throttled,
+	"RequestThrottledException":   finding.Throttled,
+	"TooManyRequestsException":    finding.Throttled,
+	"SlowDown":                    finding.Throttled,
+	"PriorRequestNotComplete":     finding.Throttled,
+}
+
+func classify(err error) finding.Reason { return finding.Classify(err, errorReasons) }
+
+// scope is one service in one region of one account, with the helpers a
+// scanner uses to emit findings.
+type scope struct {
+	c       *Collector
+	sink    finding.Sink
+	account string
+	region  string
+	service string
+	cfg     aws.Config
+
+	// mu guards sinkErr: a scanner may emit from several goroutines.
+	mu sync.Mutex
+	// sinkErr is the first sink failure; once set the run is over.
+	sinkErr error
+}
+
+func (s *scope) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sinkErr
+}
+
+// emit fills in the scope's fields and hands f to the sink.
+func (s *scope) emit(ctx context.Context, f finding.Finding) error {
+	if err := s.failed(); err != nil {
+		return err
+	}
+	f.Provider, f.Account = Provider, s.account
+	if f.Service == "" {
+		f.Service = s.service
+	}
+	if f.Region == "" {
+		f.Region = s.region
+	}
+	if err := s.sink.Finding(ctx, f); err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.sinkErr == nil {
+			s.sinkErr = fmt.Errorf("keep finding %s: %w", f.Check, err)
+		}
+		return s.sinkErr
+	}
+	return nil
+}
+
+// verdict emits pass when ok, fail otherwise.
+func (s *scope) verdict(ctx context.Context, check, resource, region string, ok bool, detail string, observed map[string]any) error {
+	st := finding.Fail
+	if ok {
+		st = finding.Pass
+	}
+	return s.emit(ctx, finding.Finding{Check: check, Resource: resource, Region: region, Status: st, Detail: detail, Observed: observed})
+}
+
+// notApplicable emits not_applicable with the reason in detail.
+func (s *scope) notApplicable(ctx context.Context, check, resource, region, detail string) error {
+	return s.emit(ctx, finding.Finding{Check: check, Resource: resource, Region: region, Status: finding.NotApplicable, Detail: detail})
+}
+
+// notAssessed emits not_assessed for one check on one resource, with the
+// reason the call that should have decided it failed.
+func (s *scope) notAssessed(ctx context.Context, check, resource, region string, err error) error {
+	return s.emit(ctx, finding.Finding{Check: check, Resource: resource, Region: region,
+		Status: finding.NotAssessed, Reason: classify(err), Detail: finding.ErrorDetail(err)})
+}
+
+// located emits the data-location verdict for a resource in region. It
+// does nothing when no allowed regions are configured.
+func (s *scope) located(ctx context.Context, resource, region string) error {
+	allowed := s.c.cfg.AllowedRegions
+	if len(allowed) == 0 {
+		return nil
+	}
+	ok := slices.Contains(allowed, region)
+	detail := fmt.Sprintf("resource is in %s, an allowed region", region)
+	if !ok {
+		detail = fmt.Sprintf("resource is in %s, outside the allowed regions %s", region, strings.Join(allowed, ", "))
+	}
+	return s.emit(ctx, finding.Finding{Check: LocationCheck, Resource: resource, Region: region,
+		Status: statusOf(ok), Detail: detail, Observed: map[string]any{"region": region}})
+}
+
+func statusOf(ok bool) finding.Status {
+	if ok {
+		return finding.Pass
+	}
+	return finding.Fail
+}
+
+// scopeNotAssessed emits a not_assessed finding for every check of sc over
+// the whole scope (resource "*"), and a not_assessed coverage record.
+func (s *scope) scopeNotAssessed(ctx context.Context, sc scanner, reason finding.Reason, cause error) error {
+	checks := sc.checks
+	if len(s.c.cfg.AllowedRegions) > 0 {
+		checks = append(slices.Clone(checks), LocationCheck)
+	}
+	detail := finding.ErrorDetail(cause)
+	for _, check := range checks {
+		if err := s.emit(ctx, finding.Finding{Check: check, Resource: "*", Status: finding.NotAssessed, Reason: reason, Detail: detail}); err != nil {
+			return err
+		}
+	}
+	if err := s.sink.Coverage(ctx, finding.Coverage{Provider: Provider, Account: s.account, Region: s.region, Service: sc.service,
+		Status: finding.NotCovered, Reason: reason, Detail: detail}); err != nil {
+		return fmt.Errorf("keep coverage: %w", err)
+	}
+	return nil
+}
+
+// isCode reports whether err carries one of the AWS error codes given (a
+// missing configuration, which for many checks is itself the verdict).
+func isCode(err error, codes ...string) bool {
+	var coder finding.APIErrorCoder
+	if errors.As(err, &coder) {
+		return slices.Contains(codes, coder.ErrorCode())
+	}
+	return false
+}
