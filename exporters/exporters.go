@@ -1,0 +1,25 @@
+// Package exporters defines where signed evidence bundles go once a run is
+// sealed: a local directory, an archive, the certification body. Each
+// exporter lives in its own sub-package and never imports another.
+package exporters
+
+import "context"
+
+// Bundle is one sealed, signed run.
+type Bundle struct {
+	// Sequence is the bundle's position in the chain, from 1.
+	Sequence uint64
+	// Digest is the lowercase hex sha256 of the bundle's payload; the next
+	// bundle names it as its previous.
+	Digest string
+	// Envelope is the DSSE envelope, JSON, exactly as signed.
+	Envelope []byte
+}
+
+// Exporter delivers bundles somewhere.
+type Exporter interface {
+	// Name identifies the exporter in logs and errors.
+	Name() string
+	// Export delivers b. Delivering the same bundle twice must be harmless.
+	Export(ctx context.Context, b Bundle) error
+}

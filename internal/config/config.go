@@ -1,0 +1,227 @@
+// Package config reads agent.yaml: strictly (an unknown or misspelt key is an
+// error), with defaults set in code, and validated as a whole so that every
+// problem is reported at once, each prefixed by its YAML path.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/eucs-agent/eucs-agent/collectors/aws"
+	"github.com/eucs-agent/eucs-agent/controls"
+	"github.com/eucs-agent/eucs-agent/exporters/directory"
+)
+
+// Config is the whole agent.yaml.
+type Config struct {
+	// Service names the cloud service under certification.
+	Service string `yaml:"service"`
+	// Level is the target EUCS assurance level: basic, substantial or high.
+	Level string `yaml:"level"`
+	// Schedule is the daemon's cron expression (five fields, or a
+	// descriptor such as @hourly).
+	Schedule string `yaml:"schedule"`
+	// Timezone the schedule is read in (IANA name); UTC when empty.
+	Timezone string `yaml:"timezone"`
+	// StateDir keeps the chain state and the run's spool files.
+	StateDir string `yaml:"state_dir"`
+	// Signing selects the key evidence is signed with.
+	Signing Signing `yaml:"signing"`
+	// Collectors to run; at least one.
+	Collectors Collectors `yaml:"collectors"`
+	// Exporters bundles are delivered to; the directory exporter is on by
+	// default.
+	Exporters Exporters `yaml:"exporters"`
+	// Log configures the agent's own logs.
+	Log Log `yaml:"log"`
+}
+
+// Signing selects the signing key.
+type Signing struct {
+	// Key is a PEM file path or file:// URI of a PKCS#8 ECDSA P-256 key.
+	Key string `yaml:"key"`
+}
+
+// Collectors holds one block per provider; a nil block is off.
+type Collectors struct {
+	AWS *aws.Config `yaml:"aws"`
+}
+
+// Exporters holds one block per exporter.
+type Exporters struct {
+	Directory *directory.Config `yaml:"directory"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json or text.
+	Format string `yaml:"format"`
+}
+
+// Defaults set in code.
+const (
+	DefaultSchedule = "0 * * * *"
+	DefaultStateDir = "state"
+	DefaultLevel    = "high"
+)
+
+// Load reads, defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		if lines := strings.Split(err.Error(), "\n"); len(lines) > 1 {
+			return nil, fmt.Errorf("config %s has %d problems:\n  %s", path, len(lines), strings.Join(lines, "\n  "))
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// yamlFieldRe matches yaml.v3's strict-decoding complaint, which names a Go
+// type a user has never heard of.
+var yamlFieldRe = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+
+// yamlError restates a YAML decoding error per offending line.
+func yamlError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
+	msg = yamlFieldRe.ReplaceAllString(msg, "line $1: unknown key \"$2\"")
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		lines = append(lines, strings.TrimSpace(l))
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// Parse decodes, defaults and validates a config document.
+func Parse(data []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the file is empty")
+		}
+		return nil, yamlError(err)
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// SetDefaults fills every unset field.
+func (c *Config) SetDefaults() {
+	if c.Level == "" {
+		c.Level = DefaultLevel
+	}
+	if c.Schedule == "" {
+		c.Schedule = DefaultSchedule
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	if c.Collectors.AWS != nil {
+		c.Collectors.AWS.SetDefaults()
+	}
+	if c.Exporters.Directory == nil {
+		c.Exporters.Directory = &directory.Config{}
+	}
+	c.Exporters.Directory.SetDefaults()
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+}
+
+// Validate reports every problem at once, each prefixed by its YAML path.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(path string, err error) {
+		if err == nil {
+			return
+		}
+		// A component's Validate joins its problems; prefix each one.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			errs = append(errs, fmt.Errorf("%s%s", path, line))
+		}
+	}
+	if strings.TrimSpace(c.Service) == "" {
+		add("service: ", errors.New("must name the cloud service under certification"))
+	}
+	if _, err := controls.ParseLevel(c.Level); err != nil {
+		add("level: ", fmt.Errorf("%q is not one of basic, substantial, high", c.Level))
+	}
+	if _, err := c.Cron(); err != nil {
+		add("", err)
+	}
+	if c.Signing.Key == "" {
+		add("signing.key: ", errors.New("must name a private key file (create one with `eucs-agent keygen`)"))
+	} else if strings.Contains(c.Signing.Key, "://") && !strings.HasPrefix(c.Signing.Key, "file://") {
+		add("signing.key: ", fmt.Errorf("%q: only file:// keys are supported in this version", c.Signing.Key))
+	}
+	if c.Collectors.AWS == nil {
+		add("collectors: ", errors.New("no collector is configured; add an aws block"))
+	} else {
+		add("collectors.aws.", c.Collectors.AWS.Validate())
+	}
+	add("exporters.directory.", c.Exporters.Directory.Validate())
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level: ", fmt.Errorf("%q is not one of debug, info, warn, error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		add("log.format: ", fmt.Errorf("%q is not one of json, text", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// Cron parses the schedule in the configured time zone.
+func (c *Config) Cron() (cron.Schedule, error) {
+	loc := time.UTC
+	if c.Timezone != "" {
+		l, err := time.LoadLocation(c.Timezone)
+		if err != nil {
+			return nil, fmt.Errorf("timezone: %q is not a known IANA time zone", c.Timezone)
+		}
+		loc = l
+	}
+	p := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	s, err := p.Parse(c.Schedule)
+	if err != nil {
+		return nil, fmt.Errorf("schedule: %q: %w", c.Schedule, err)
+	}
+	if spec, ok := s.(*cron.SpecSchedule); ok {
+		spec.Location = loc
+	}
+	return s, nil
+}
+
+// KeyPath returns the signing key's file path.
+func (c *Config) KeyPath() string { return strings.TrimPrefix(c.Signing.Key, "file://") }
+
+// TargetLevel returns the parsed target level.
+func (c *Config) TargetLevel() controls.Level {
+	l, _ := controls.ParseLevel(c.Level)
+	return l
+}
