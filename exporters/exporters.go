@@ -23,3 +23,20 @@ type Exporter interface {
 	// Export delivers b. Delivering the same bundle twice must be harmless.
 	Export(ctx context.Context, b Bundle) error
 }
+
+// Runner is implemented by exporters that deliver in the background, such
+// as the certification body's outbox. The agent starts Run before its first
+// run and cancels ctx after its last, so nothing a run exports is left
+// without a deliverer while the agent is up. Run returns when ctx is done;
+// whatever it has not delivered stays queued on disk.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// Flusher is implemented by exporters that queue bundles. A one-shot agent
+// (`eucs-agent collect`) calls Flush once after its run: it tries to
+// deliver what is queued within the exporter's own deadline and leaves the
+// rest for the next run.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}

@@ -52,11 +52,23 @@ type Collector struct {
 // scanner collects one service's checks in one scope.
 type scanner struct {
 	service string // SDK signing name: s3, ec2, iam, ...
-	global  bool
+	// area distinguishes scanners that share a service (EC2's volumes,
+	// security groups and VPCs) in coverage records; empty for the rest.
+	area   string
+	global bool
 	// checks are the IDs scan may emit; when the service cannot be listed
 	// at all, each becomes a not_assessed finding for the whole scope.
 	checks []string
 	scan   func(ctx context.Context, s *scope) error
+}
+
+// coverageName is how coverage records name the scanner: the service, and
+// the area within it when several scanners share one.
+func (sc scanner) coverageName() string {
+	if sc.area == "" {
+		return sc.service
+	}
+	return sc.service + "/" + sc.area
 }
 
 // LoadBase loads the SDK configuration from the environment (default
@@ -79,7 +91,7 @@ func New(cfg Config, base aws.Config, log *slog.Logger) *Collector {
 	if base.Region == "" {
 		base.Region = cfg.HomeRegion
 	}
-	base.HTTPClient = awshttp.NewBuildableClient().WithTimeout(cfg.CallTimeout)
+	base.HTTPClient = bufferedBodies{next: awshttp.NewBuildableClient().WithTimeout(cfg.CallTimeout)}
 	attempts := cfg.MaxAttempts
 	base.Retryer = func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
@@ -258,7 +270,7 @@ func (c *Collector) run(ctx context.Context, sink finding.Sink, acct account, re
 		return s.scopeNotAssessed(ctx, sc, reason, err)
 	}
 	log.Debug("scope assessed")
-	return sink.Coverage(ctx, finding.Coverage{Provider: Provider, Account: acct.id, Region: s.region, Service: sc.service, Status: finding.Assessed})
+	return sink.Coverage(ctx, finding.Coverage{Provider: Provider, Account: acct.id, Region: s.region, Service: sc.coverageName(), Status: finding.Assessed})
 }
 
 // errorReasons maps AWS error codes to not-assessed reasons. Codes not
@@ -390,7 +402,7 @@ func (s *scope) scopeNotAssessed(ctx context.Context, sc scanner, reason finding
 			return err
 		}
 	}
-	if err := s.sink.Coverage(ctx, finding.Coverage{Provider: Provider, Account: s.account, Region: s.region, Service: sc.service,
+	if err := s.sink.Coverage(ctx, finding.Coverage{Provider: Provider, Account: s.account, Region: s.region, Service: sc.coverageName(),
 		Status: finding.NotCovered, Reason: reason, Detail: detail}); err != nil {
 		return fmt.Errorf("keep coverage: %w", err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -112,3 +114,89 @@ func collect(t *testing.T, c *Collector) *recorder {
 	}
 	return rec
 }
+
+// simCase is one scenario for one check: how the estate differs from
+// testEstate, the faults the simulator answers with, and the single finding
+// expected on a resource.
+type simCase struct {
+	name   string
+	setup  func(*awssim.Estate)
+	faults []awssim.Fault
+	config func(*Config)
+
+	check    string
+	resource string
+	status   finding.Status
+	reason   finding.Reason
+	// observed lists keys the finding's Observed must hold, with their
+	// values; other keys, at any depth of nested maps, are not compared
+	// (see holds).
+	observed map[string]any
+	// detail, when set, must appear in the finding's Detail.
+	detail string
+}
+
+// runSimCases runs each case against its own simulator through the real
+// SDK clients.
+func runSimCases(t *testing.T, cases []simCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := testEstate()
+			if tc.setup != nil {
+				tc.setup(e)
+			}
+			c, sim := startSim(t, e, tc.config)
+			for _, f := range tc.faults {
+				sim.Inject(f)
+			}
+			f := collect(t, c).one(t, tc.check, tc.resource)
+			if f.Status != tc.status || f.Reason != tc.reason {
+				t.Errorf("got %s/%q (%s), want %s/%q", f.Status, f.Reason, f.Detail, tc.status, tc.reason)
+			}
+			if !strings.Contains(f.Detail, tc.detail) {
+				t.Errorf("detail %q does not mention %q", f.Detail, tc.detail)
+			}
+			for k, want := range tc.observed {
+				if got, ok := f.Observed[k]; !ok || !holds(got, want) {
+					t.Errorf("observed[%q] = %#v, want %#v (observed %v)", k, got, want, f.Observed)
+				}
+			}
+		})
+	}
+}
+
+// holds reports whether got has everything want has: maps may carry more
+// keys than want names, slices must match element by element, and other
+// values must be equal.
+func holds(got, want any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, wv := range w {
+			if gv, ok := g[k]; !ok || !holds(gv, wv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !holds(g[i], w[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(got, want)
+}
+
+// mainRegion is the one region of testEstate's account.
+func mainRegion(e *awssim.Estate) *awssim.Region { return e.Accounts[0].Regions["eu-west-1"] }

@@ -59,8 +59,8 @@ func (r Reason) Valid() bool {
 // Finding is one check's verdict on one resource.
 //
 // The JSON field order is alphabetical on purpose: the encoding of a Finding
-// (see Encode) is then already the canonical form auditors recompute subject
-// digests from (sorted keys, no insignificant whitespace). Keep it so when
+// (as internal/bundle writes it) is then already the canonical form auditors
+// recompute subject digests from (sorted keys, no insignificant whitespace). Keep it so when
 // adding fields.
 type Finding struct {
 	Account string `json:"account"`

@@ -28,6 +28,9 @@ type Estate struct {
 // Account is one AWS account's resources.
 type Account struct {
 	ID string
+	// ExternalID, when set, must be presented by STS AssumeRole into this
+	// account (a confused-deputy guard); a missing or wrong one is denied.
+	ExternalID string
 	// RootMFA is what IAM GetAccountSummary reports as AccountMFAEnabled.
 	RootMFA bool
 	// PasswordPolicy is nil when the account has none (IAM answers
@@ -97,6 +100,9 @@ type Region struct {
 	DBInstances          []DBInstance
 	// GuardDuty is true when a detector exists and is enabled.
 	GuardDuty bool
+	// GuardDutySuspended, when GuardDuty is false, keeps a detector that
+	// is suspended (status DISABLED) instead of having none.
+	GuardDutySuspended bool
 }
 
 // SecurityGroup is an EC2 security group.

@@ -54,6 +54,8 @@ type Server struct {
 	faults []*faultState
 
 	calls sync.Map // "service:Action" -> *atomic.Int64
+
+	s3idx sync.Map // *Account -> *s3Index, built on first use (s3.go)
 }
 
 type faultState struct {
@@ -123,6 +125,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := req.Service + ":" + req.Action
 	c, _ := s.calls.LoadOrStore(key, new(atomic.Int64))
 	c.(*atomic.Int64).Add(1)
+	// The SDK quotes these in its errors; an empty one reads like a bug.
+	w.Header().Set("X-Amzn-RequestId", requestID)
+	w.Header().Set("X-Amz-Request-Id", requestID)
 
 	if f := s.fault(req, r); f != nil {
 		if f.Kind == Slow {
