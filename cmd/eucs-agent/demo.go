@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/eucs-agent/eucs-agent/collectors/aws"
+	"github.com/eucs-agent/eucs-agent/exporters/directory"
+	"github.com/eucs-agent/eucs-agent/internal/bundle"
+	"github.com/eucs-agent/eucs-agent/internal/config"
+	"github.com/eucs-agent/eucs-agent/internal/sim/awssim"
+)
+
+// demoRegions are the simulated estate's regions; the data-location policy
+// allows only the EU ones, so resources in us-east-1 fail it.
+var (
+	demoRegions        = []string{"eu-central-1", "eu-west-1", "us-east-1"}
+	demoAllowedRegions = []string{"eu-central-1", "eu-west-1"}
+)
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("demo", "demo [--out ./evidence]", stdout, stderr)
+	out := fs.String("out", "evidence", "directory for the bundles, the public key and the demo's chain state")
+	verbose := fs.Bool("v", false, "log the agent's progress to stderr")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	logLevel := "error"
+	if *verbose {
+		logLevel = "info"
+	}
+	log := newLogger(stderr, config.Log{Level: logLevel, Format: "text"})
+	if err := runDemo(ctx, *out, stdout, log); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func runDemo(ctx context.Context, out string, stdout io.Writer, log *slog.Logger) error {
+	stateDir := filepath.Join(out, ".demo-state")
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return err
+	}
+	keyPath, pubPath := filepath.Join(stateDir, "key.pem"), filepath.Join(out, "agent.pub")
+	// A fresh key on the first run, the same key after, so that later runs
+	// chain to earlier ones under one verifiable key.
+	if _, err := os.Stat(keyPath); errors.Is(err, os.ErrNotExist) {
+		priv, pub, err := bundle.GenerateKey(stateDir)
+		if err != nil {
+			return err
+		}
+		if priv != keyPath {
+			return fmt.Errorf("key generated at %s, expected %s", priv, keyPath)
+		}
+		if err := os.Rename(pub, pubPath); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Generated a demo signing key; public key: %s\n", pubPath)
+	}
+
+	estate := awssim.Demo()
+	sim := awssim.NewServer(estate)
+	// The simulated estate is honest about what it cannot see: one account
+	// refuses GuardDuty in one region, another throttles RDS.
+	sim.Inject(awssim.Fault{Account: estate.Accounts[1].ID, Region: "eu-central-1", Service: "guardduty", Kind: awssim.AccessDenied})
+	sim.Inject(awssim.Fault{Account: estate.Accounts[2].ID, Region: "eu-west-1", Service: "rds", Kind: awssim.Throttle})
+	srv := sim.Start()
+	defer srv.Close()
+
+	var accounts []aws.Account
+	for _, a := range estate.Accounts {
+		accounts = append(accounts, aws.Account{ID: a.ID, RoleARN: "arn:aws:iam::" + a.ID + ":role/eucs-agent"})
+	}
+	cfg := &config.Config{
+		Service:  "Demo Cloud Service (simulated)",
+		Level:    "high",
+		StateDir: stateDir,
+		Signing:  config.Signing{Key: keyPath},
+		Collectors: config.Collectors{AWS: &aws.Config{
+			Regions:        demoRegions,
+			AllowedRegions: demoAllowedRegions,
+			Accounts:       accounts,
+			EndpointURL:    srv.URL,
+			S3PathStyle:    true,
+			MaxAttempts:    2,
+		}},
+		Exporters: config.Exporters{Directory: &directory.Config{Path: out}},
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	base := awssdk.Config{
+		Region:      cfg.Collectors.AWS.HomeRegion,
+		Credentials: credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor(estate.Accounts[0].ID), "simulated-secret", ""),
+	}
+	a, err := buildAgent(ctx, cfg, sources{awsBase: &base}, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Collecting from a simulated AWS estate: %d accounts, regions %v, allowed regions %v\n",
+		len(estate.Accounts), demoRegions, demoAllowedRegions)
+	s, err := a.RunOnce(ctx)
+	if err != nil {
+		return err
+	}
+	printSummary(stdout, s, a.Level)
+	fmt.Fprintf(stdout, "\nVerify the chain so far, as an auditor would:\n  go run ./cmd/eucs-agent verify --key %s %s\n",
+		pubPath, filepath.Join(out, "bundle-*.dsse.json"))
+	return nil
+}
