@@ -70,9 +70,10 @@ func runDemo(ctx context.Context, out string, stdout io.Writer, log *slog.Logger
 	estate := awssim.Demo()
 	sim := awssim.NewServer(estate)
 	// The simulated estate is honest about what it cannot see: one account
-	// refuses GuardDuty in one region, another throttles RDS.
+	// refuses GuardDuty in one region, another throttles KMS, so the summary
+	// shows requirements left not assessed rather than passed.
 	sim.Inject(awssim.Fault{Account: estate.Accounts[1].ID, Region: "eu-central-1", Service: "guardduty", Kind: awssim.AccessDenied})
-	sim.Inject(awssim.Fault{Account: estate.Accounts[2].ID, Region: "eu-west-1", Service: "rds", Kind: awssim.Throttle})
+	sim.Inject(awssim.Fault{Account: estate.Accounts[2].ID, Region: "eu-west-1", Service: "kms", Kind: awssim.Throttle})
 	srv := sim.Start()
 	defer srv.Close()
 

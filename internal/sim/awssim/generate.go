@@ -418,8 +418,8 @@ func Demo() *Estate {
 							{ID: "sg-0b1c2d3e4f5a60002", Name: "bastion", VPCID: "vpc-0b1c2d3e4f5a60001", Ingress: []Rule{worldSSH}},
 						},
 						Volumes: []Volume{{ID: "vol-0b1c2d3e4f5a60001", Encrypted: true, SizeGiB: 500}, {ID: "vol-0b1c2d3e4f5a60002", SizeGiB: 50}},
-						KMSKeys: []KMSKey{{ID: "3b8f6e25-4d6c-4a39-9fa1-2c4d6e8fa003", CustomerManaged: true, Symmetric: true, Enabled: true}},
-						Trails:  []Trail{{Name: "prod-trail", MultiRegion: true, Logging: true}},
+						KMSKeys: []KMSKey{{ID: "3b8f6e25-4d6c-4a39-9fa1-2c4d6e8fa003", CustomerManaged: true, Symmetric: true, Rotation: true, Enabled: true}},
+						Trails:  []Trail{{Name: "prod-trail", MultiRegion: true, LogFileValidate: true, Logging: true}},
 						DBInstances: []DBInstance{
 							{ID: "orders-db", Engine: "aurora-postgresql", StorageEncrypted: true, BackupRetention: 35},
 							{ID: "legacy-reports", Engine: "mysql", PubliclyAccessible: true, BackupRetention: 1},
