@@ -6,14 +6,33 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/eucs-agent/eucs-agent/controls"
+	"github.com/eucs-agent/eucs-agent/internal/agent"
 	"github.com/eucs-agent/eucs-agent/internal/bundle"
 	"github.com/eucs-agent/eucs-agent/internal/config"
 )
+
+// loadAgent reads the config at path and wires an agent from it; problems
+// are printed to stderr and ok is false.
+func loadAgent(ctx context.Context, path string, stderr io.Writer) (a *agent.Agent, cfg *config.Config, log *slog.Logger, ok bool) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, nil, nil, false
+	}
+	log = newLogger(stderr, cfg.Log)
+	a, err = buildAgent(ctx, cfg, sources{}, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "config %s: %v\n", path, err)
+		return nil, nil, nil, false
+	}
+	return a, cfg, log, true
+}
 
 func cmdCollect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("collect", "collect --config agent.yaml", stdout, stderr)
@@ -21,15 +40,8 @@ func cmdCollect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitBadUsage
-	}
-	log := newLogger(stderr, cfg.Log)
-	a, err := buildAgent(ctx, cfg, sources{}, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "config %s: %v\n", *path, err)
+	a, _, log, ok := loadAgent(ctx, *path, stderr)
+	if !ok {
 		return exitBadUsage
 	}
 	s, err := a.RunOnce(ctx)
@@ -51,15 +63,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitBadUsage
-	}
-	log := newLogger(stderr, cfg.Log)
-	a, err := buildAgent(ctx, cfg, sources{}, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "config %s: %v\n", *path, err)
+	a, cfg, log, ok := loadAgent(ctx, *path, stderr)
+	if !ok {
 		return exitBadUsage
 	}
 	sched, _ := cfg.Cron() // validated by Load
