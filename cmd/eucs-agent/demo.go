@@ -8,15 +8,20 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/eucs-agent/eucs-agent/collectors/aws"
+	"github.com/eucs-agent/eucs-agent/collectors/azure"
 	"github.com/eucs-agent/eucs-agent/exporters/directory"
 	"github.com/eucs-agent/eucs-agent/internal/bundle"
 	"github.com/eucs-agent/eucs-agent/internal/config"
 	"github.com/eucs-agent/eucs-agent/internal/sim/awssim"
+	"github.com/eucs-agent/eucs-agent/internal/sim/azuresim"
 )
 
 // demoRegions are the simulated estate's regions; the data-location policy
@@ -24,6 +29,9 @@ import (
 var (
 	demoRegions        = []string{"eu-central-1", "eu-west-1", "us-east-1"}
 	demoAllowedRegions = []string{"eu-central-1", "eu-west-1"}
+	// demoAzureAllowedRegions leave eastus out, where the Azure demo
+	// estate keeps a few resources.
+	demoAzureAllowedRegions = []string{"westeurope", "germanywestcentral"}
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -77,6 +85,16 @@ func runDemo(ctx context.Context, out string, stdout io.Writer, log *slog.Logger
 	srv := sim.Start()
 	defer srv.Close()
 
+	// Azure: three subscriptions under one management group, served by the
+	// ARM simulator over loopback TLS. Defender is refused in the sandbox and
+	// one database's TDE answer is throttled.
+	azSim := azuresim.NewServer(azuresim.Demo())
+	azSim.Inject(azuresim.Fault{Subscription: azuresim.DemoSandbox, Service: "defender", Kind: azuresim.AccessDenied})
+	azSim.Inject(azuresim.Fault{Subscription: azuresim.DemoProduction, Operation: "TransparentDataEncryptions_Get",
+		Resource: "reports", Kind: azuresim.Throttle, RetryAfter: 50 * time.Millisecond})
+	azSrv := azSim.Start()
+	defer azSrv.Close()
+
 	var accounts []aws.Account
 	for _, a := range estate.Accounts {
 		accounts = append(accounts, aws.Account{ID: a.ID, RoleARN: "arn:aws:iam::" + a.ID + ":role/eucs-agent"})
@@ -93,7 +111,14 @@ func runDemo(ctx context.Context, out string, stdout io.Writer, log *slog.Logger
 			EndpointURL:    srv.URL,
 			S3PathStyle:    true,
 			MaxAttempts:    2,
-		}},
+		},
+			Azure: &azure.Config{
+				ManagementGroup: azuresim.DemoGroup,
+				AllowedRegions:  demoAzureAllowedRegions,
+				EndpointURL:     azSrv.URL,
+				MaxAttempts:     2,
+			},
+		},
 		Exporters: config.Exporters{Directory: &directory.Config{Path: out}},
 	}
 	cfg.SetDefaults()
@@ -104,12 +129,18 @@ func runDemo(ctx context.Context, out string, stdout io.Writer, log *slog.Logger
 		Region:      cfg.Collectors.AWS.HomeRegion,
 		Credentials: credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor(estate.Accounts[0].ID), "simulated-secret", ""),
 	}
-	a, err := buildAgent(ctx, cfg, sources{awsBase: &base}, log)
+	src := sources{
+		awsBase:   &base,
+		azureCred: azSim.Credential(),
+		azureOpts: &arm.ClientOptions{ClientOptions: policy.ClientOptions{Transport: azSrv.Client()}},
+	}
+	a, err := buildAgent(ctx, cfg, src, log)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Collecting from a simulated AWS estate: %d accounts, regions %v, allowed regions %v\n",
+	fmt.Fprintf(stdout, "Collecting from a simulated estate:\n  AWS:   %d accounts, regions %v, allowed regions %v\n",
 		len(estate.Accounts), demoRegions, demoAllowedRegions)
+	fmt.Fprintf(stdout, "  Azure: management group %s, allowed regions %v\n", azuresim.DemoGroup, demoAzureAllowedRegions)
 	s, err := a.RunOnce(ctx)
 	if err != nil {
 		return err

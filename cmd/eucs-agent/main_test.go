@@ -112,6 +112,9 @@ func TestCatalogCountsEveryRequirement(t *testing.T) {
 	}
 }
 
+// demoProviders are the clouds the demo's simulated estate covers.
+var demoProviders = []string{"aws", "azure"}
+
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
 
 // TestDemoChainsAndVerifies is the newcomer's path: demo twice, then verify;
@@ -153,9 +156,10 @@ func TestDemoChainsAndVerifies(t *testing.T) {
 	if st.Predicate.Chain.Sequence != 2 || len(st.Predicate.Chain.Previous) != 64 {
 		t.Errorf("second bundle's chain: %+v", st.Predicate.Chain)
 	}
-	seen := map[string]bool{}
+	seen, providers := map[string]bool{}, map[string]bool{}
 	for _, f := range st.Predicate.Findings {
 		seen[f.Status] = true
+		providers[f.Provider] = true
 		if f.Status == "not_assessed" && f.Reason == "" {
 			t.Errorf("not_assessed without reason: %+v", f)
 		}
@@ -163,6 +167,11 @@ func TestDemoChainsAndVerifies(t *testing.T) {
 	for _, s := range []string{"pass", "fail", "not_assessed"} {
 		if !seen[s] {
 			t.Errorf("demo bundle has no %s finding", s)
+		}
+	}
+	for _, p := range demoProviders {
+		if !providers[p] {
+			t.Errorf("demo bundle has no finding from %s", p)
 		}
 	}
 

@@ -9,10 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/eucs-agent/eucs-agent/collectors"
 	"github.com/eucs-agent/eucs-agent/collectors/aws"
+	"github.com/eucs-agent/eucs-agent/collectors/azure"
 	"github.com/eucs-agent/eucs-agent/controls"
 	"github.com/eucs-agent/eucs-agent/exporters"
 	"github.com/eucs-agent/eucs-agent/exporters/directory"
@@ -32,10 +35,13 @@ func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// sources carries what the wiring takes from outside the config: the AWS SDK
-// base configuration (ambient credentials, or the demo's simulator).
+// sources carries what the wiring takes from outside the config: SDK base
+// configuration and credentials (nil: the ambient ones; the demo passes its
+// simulators').
 type sources struct {
-	awsBase *awssdk.Config
+	awsBase   *awssdk.Config
+	azureCred azcore.TokenCredential
+	azureOpts *arm.ClientOptions
 }
 
 // buildAgent wires an agent from a validated config: explicit, one line per
@@ -65,6 +71,19 @@ func buildAgent(ctx context.Context, cfg *config.Config, src sources, log *slog.
 			base = &b
 		}
 		cs = append(cs, aws.New(*cfg.Collectors.AWS, *base, log))
+	}
+	if cfg.Collectors.Azure != nil {
+		cred := src.azureCred
+		if cred == nil {
+			if cred, err = azure.NewCredential(*cfg.Collectors.Azure); err != nil {
+				return nil, fmt.Errorf("collectors.azure: %w", err)
+			}
+		}
+		c, err := azure.New(*cfg.Collectors.Azure, cred, src.azureOpts, log)
+		if err != nil {
+			return nil, fmt.Errorf("collectors.azure: %w", err)
+		}
+		cs = append(cs, c)
 	}
 	return &agent.Agent{
 		Service:    cfg.Service,

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/eucs-agent/eucs-agent/collectors/aws"
+	"github.com/eucs-agent/eucs-agent/collectors/azure"
 	"github.com/eucs-agent/eucs-agent/controls"
 	"github.com/eucs-agent/eucs-agent/exporters/directory"
 )
@@ -53,7 +54,8 @@ type Signing struct {
 
 // Collectors holds one block per provider; a nil block is off.
 type Collectors struct {
-	AWS *aws.Config `yaml:"aws"`
+	AWS   *aws.Config   `yaml:"aws"`
+	Azure *azure.Config `yaml:"azure"`
 }
 
 // Exporters holds one block per exporter.
@@ -136,6 +138,9 @@ func (c *Config) SetDefaults() {
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
 	}
+	if c.Collectors.Azure != nil {
+		c.Collectors.Azure.SetDefaults()
+	}
 	if c.Collectors.AWS != nil {
 		c.Collectors.AWS.SetDefaults()
 	}
@@ -177,10 +182,14 @@ func (c *Config) Validate() error {
 	} else if strings.Contains(c.Signing.Key, "://") && !strings.HasPrefix(c.Signing.Key, "file://") {
 		add("signing.key: ", fmt.Errorf("%q: only file:// keys are supported in this version", c.Signing.Key))
 	}
-	if c.Collectors.AWS == nil {
-		add("collectors: ", errors.New("no collector is configured; add an aws block"))
-	} else {
+	if c.Collectors.AWS == nil && c.Collectors.Azure == nil {
+		add("collectors: ", errors.New("no collector is configured; add an aws or azure block"))
+	}
+	if c.Collectors.AWS != nil {
 		add("collectors.aws.", c.Collectors.AWS.Validate())
+	}
+	if c.Collectors.Azure != nil {
+		add("collectors.azure.", c.Collectors.Azure.Validate())
 	}
 	add("exporters.directory.", c.Exporters.Directory.Validate())
 	switch c.Log.Level {
