@@ -14,14 +14,17 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"google.golang.org/api/option"
 
 	"github.com/eucs-agent/eucs-agent/collectors/aws"
 	"github.com/eucs-agent/eucs-agent/collectors/azure"
+	"github.com/eucs-agent/eucs-agent/collectors/gcp"
 	"github.com/eucs-agent/eucs-agent/exporters/directory"
 	"github.com/eucs-agent/eucs-agent/internal/bundle"
 	"github.com/eucs-agent/eucs-agent/internal/config"
 	"github.com/eucs-agent/eucs-agent/internal/sim/awssim"
 	"github.com/eucs-agent/eucs-agent/internal/sim/azuresim"
+	"github.com/eucs-agent/eucs-agent/internal/sim/gcpsim"
 )
 
 // demoRegions are the simulated estate's regions; the data-location policy
@@ -32,6 +35,9 @@ var (
 	// demoAzureAllowedRegions leave eastus out, where the Azure demo
 	// estate keeps a few resources.
 	demoAzureAllowedRegions = []string{"westeurope", "germanywestcentral"}
+	// demoGCPAllowedRegions name the EU multi-regions explicitly: a
+	// multi-region counts only when named.
+	demoGCPAllowedRegions = []string{"europe-west1", "europe-west3", "eu", "europe"}
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -95,6 +101,15 @@ func runDemo(ctx context.Context, out string, stdout io.Writer, log *slog.Logger
 	azSrv := azSim.Start()
 	defer azSrv.Close()
 
+	// GCP: three projects under one organisation. Cloud KMS is refused in
+	// one location of one project and Cloud SQL throttles in the sandbox.
+	gcpEstate := gcpsim.Demo()
+	gcpSim := gcpsim.NewServer(gcpEstate)
+	gcpSim.Inject(gcpsim.Fault{Project: "demo-prod-eu", Service: "cloudkms", Method: "keyRings.list", Resource: "europe-west3", Kind: gcpsim.AccessDenied})
+	gcpSim.Inject(gcpsim.Fault{Project: "demo-sandbox", Service: "sqladmin", Kind: gcpsim.Throttle})
+	gcpSrv := gcpSim.Start()
+	defer gcpSrv.Close()
+
 	var accounts []aws.Account
 	for _, a := range estate.Accounts {
 		accounts = append(accounts, aws.Account{ID: a.ID, RoleARN: "arn:aws:iam::" + a.ID + ":role/eucs-agent"})
@@ -118,6 +133,12 @@ func runDemo(ctx context.Context, out string, stdout io.Writer, log *slog.Logger
 				EndpointURL:     azSrv.URL,
 				MaxAttempts:     2,
 			},
+			GCP: &gcp.Config{
+				Organization:   gcpEstate.Organization,
+				AllowedRegions: demoGCPAllowedRegions,
+				Endpoint:       gcpSrv.URL,
+				MaxAttempts:    2,
+			},
 		},
 		Exporters: config.Exporters{Directory: &directory.Config{Path: out}},
 	}
@@ -130,9 +151,10 @@ func runDemo(ctx context.Context, out string, stdout io.Writer, log *slog.Logger
 		Credentials: credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor(estate.Accounts[0].ID), "simulated-secret", ""),
 	}
 	src := sources{
-		awsBase:   &base,
-		azureCred: azSim.Credential(),
-		azureOpts: &arm.ClientOptions{ClientOptions: policy.ClientOptions{Transport: azSrv.Client()}},
+		awsBase:    &base,
+		azureCred:  azSim.Credential(),
+		azureOpts:  &arm.ClientOptions{ClientOptions: policy.ClientOptions{Transport: azSrv.Client()}},
+		gcpOptions: []option.ClientOption{option.WithoutAuthentication()},
 	}
 	a, err := buildAgent(ctx, cfg, src, log)
 	if err != nil {
@@ -141,6 +163,7 @@ func runDemo(ctx context.Context, out string, stdout io.Writer, log *slog.Logger
 	fmt.Fprintf(stdout, "Collecting from a simulated estate:\n  AWS:   %d accounts, regions %v, allowed regions %v\n",
 		len(estate.Accounts), demoRegions, demoAllowedRegions)
 	fmt.Fprintf(stdout, "  Azure: management group %s, allowed regions %v\n", azuresim.DemoGroup, demoAzureAllowedRegions)
+	fmt.Fprintf(stdout, "  GCP:   organization %s, allowed regions %v\n", gcpEstate.Organization, demoGCPAllowedRegions)
 	s, err := a.RunOnce(ctx)
 	if err != nil {
 		return err

@@ -113,7 +113,7 @@ func TestCatalogCountsEveryRequirement(t *testing.T) {
 }
 
 // demoProviders are the clouds the demo's simulated estate covers.
-var demoProviders = []string{"aws", "azure"}
+var demoProviders = []string{"aws", "azure", "gcp"}
 
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
 

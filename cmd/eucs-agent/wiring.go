@@ -12,10 +12,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"google.golang.org/api/option"
 
 	"github.com/eucs-agent/eucs-agent/collectors"
 	"github.com/eucs-agent/eucs-agent/collectors/aws"
 	"github.com/eucs-agent/eucs-agent/collectors/azure"
+	"github.com/eucs-agent/eucs-agent/collectors/gcp"
 	"github.com/eucs-agent/eucs-agent/controls"
 	"github.com/eucs-agent/eucs-agent/exporters"
 	"github.com/eucs-agent/eucs-agent/exporters/directory"
@@ -42,6 +44,9 @@ type sources struct {
 	awsBase   *awssdk.Config
 	azureCred azcore.TokenCredential
 	azureOpts *arm.ClientOptions
+	// gcpOptions are extra client options; nil means Application Default
+	// Credentials against Google's endpoints.
+	gcpOptions []option.ClientOption
 }
 
 // buildAgent wires an agent from a validated config: explicit, one line per
@@ -84,6 +89,13 @@ func buildAgent(ctx context.Context, cfg *config.Config, src sources, log *slog.
 			return nil, fmt.Errorf("collectors.azure: %w", err)
 		}
 		cs = append(cs, c)
+	}
+	if cfg.Collectors.GCP != nil {
+		g, err := gcp.New(ctx, *cfg.Collectors.GCP, src.gcpOptions, log)
+		if err != nil {
+			return nil, fmt.Errorf("collectors.gcp: %w", err)
+		}
+		cs = append(cs, g)
 	}
 	return &agent.Agent{
 		Service:    cfg.Service,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/eucs-agent/eucs-agent/collectors/aws"
 	"github.com/eucs-agent/eucs-agent/collectors/azure"
+	"github.com/eucs-agent/eucs-agent/collectors/gcp"
 	"github.com/eucs-agent/eucs-agent/controls"
 	"github.com/eucs-agent/eucs-agent/exporters/directory"
 )
@@ -56,6 +57,7 @@ type Signing struct {
 type Collectors struct {
 	AWS   *aws.Config   `yaml:"aws"`
 	Azure *azure.Config `yaml:"azure"`
+	GCP   *gcp.Config   `yaml:"gcp"`
 }
 
 // Exporters holds one block per exporter.
@@ -141,6 +143,9 @@ func (c *Config) SetDefaults() {
 	if c.Collectors.Azure != nil {
 		c.Collectors.Azure.SetDefaults()
 	}
+	if c.Collectors.GCP != nil {
+		c.Collectors.GCP.SetDefaults()
+	}
 	if c.Collectors.AWS != nil {
 		c.Collectors.AWS.SetDefaults()
 	}
@@ -182,14 +187,17 @@ func (c *Config) Validate() error {
 	} else if strings.Contains(c.Signing.Key, "://") && !strings.HasPrefix(c.Signing.Key, "file://") {
 		add("signing.key: ", fmt.Errorf("%q: only file:// keys are supported in this version", c.Signing.Key))
 	}
-	if c.Collectors.AWS == nil && c.Collectors.Azure == nil {
-		add("collectors: ", errors.New("no collector is configured; add an aws or azure block"))
+	if c.Collectors.AWS == nil && c.Collectors.Azure == nil && c.Collectors.GCP == nil {
+		add("collectors: ", errors.New("no collector is configured; add an aws, azure or gcp block"))
 	}
 	if c.Collectors.AWS != nil {
 		add("collectors.aws.", c.Collectors.AWS.Validate())
 	}
 	if c.Collectors.Azure != nil {
 		add("collectors.azure.", c.Collectors.Azure.Validate())
+	}
+	if c.Collectors.GCP != nil {
+		add("collectors.gcp.", c.Collectors.GCP.Validate())
 	}
 	add("exporters.directory.", c.Exporters.Directory.Validate())
 	switch c.Log.Level {
