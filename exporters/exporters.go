@@ -14,6 +14,12 @@ type Bundle struct {
 	Digest string
 	// Envelope is the DSSE envelope, JSON, exactly as signed.
 	Envelope []byte
+	// Parts, for a run too large for one bundle, are the paths of its part
+	// files in the evidence directory, in order; Envelope is then the run's
+	// manifest, which names each part by payload digest. Every part is on
+	// disk before any exporter sees the manifest. Empty for a run sealed as
+	// one bundle.
+	Parts []string
 }
 
 // Exporter delivers bundles somewhere.

@@ -15,39 +15,70 @@ import (
 	"github.com/eucs-agent/eucs-agent/internal/agent"
 	"github.com/eucs-agent/eucs-agent/internal/bundle"
 	"github.com/eucs-agent/eucs-agent/internal/config"
+	"github.com/eucs-agent/eucs-agent/internal/signer"
+	"github.com/eucs-agent/eucs-agent/internal/telemetry"
 )
 
-// loadAgent reads the config at path and wires an agent from it; problems
-// are printed to stderr and ok is false.
-func loadAgent(ctx context.Context, path string, stderr io.Writer) (a *agent.Agent, cfg *config.Config, log *slog.Logger, ok bool) {
+// loadAgent reads the config at path and wires an agent from it, with its
+// telemetry (the caller shuts it down); problems are printed to stderr and
+// ok is false.
+func loadAgent(ctx context.Context, path string, stderr io.Writer) (a *agent.Agent, cfg *config.Config, tel *telemetry.Telemetry, log *slog.Logger, ok bool) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return nil, nil, nil, false
+		return nil, nil, nil, nil, false
 	}
 	log = newLogger(stderr, cfg.Log)
-	a, err = buildAgent(ctx, cfg, sources{}, log)
+	tel, err = telemetry.Setup(ctx, cfg.Telemetry, version, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "config %s: %v\n", path, err)
-		return nil, nil, nil, false
+		fmt.Fprintf(stderr, "config %s: telemetry: %v\n", path, err)
+		return nil, nil, nil, nil, false
 	}
-	return a, cfg, log, true
+	a, err = buildAgent(ctx, cfg, sources{tel: tel}, log)
+	if err != nil {
+		shutdownTelemetry(ctx, tel, log)
+		fmt.Fprintf(stderr, "config %s: %v\n", path, err)
+		return nil, nil, nil, nil, false
+	}
+	instrument(a, cfg, tel)
+	return a, cfg, tel, log, true
 }
 
 func cmdCollect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("collect", "collect --config agent.yaml", stdout, stderr)
+	fs := newFlags("collect", "collect --config agent.yaml [--metrics-file FILE] [--linger DURATION]", stdout, stderr)
 	path := fs.String("config", "agent.yaml", "config file")
+	metricsFile := fs.String("metrics-file", "", "after the run, write its eucs_agent_* metrics to `FILE` in the Prometheus text format (atomically; for node_exporter's textfile collector)")
+	linger := fs.Duration("linger", 0, "serve /metrics, /healthz and /readyz on telemetry.listen during the run and for this long after it, so that Prometheus can scrape the run's figures")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	a, _, log, ok := loadAgent(ctx, *path, stderr)
+	a, _, tel, log, ok := loadAgent(ctx, *path, stderr)
 	if !ok {
 		return exitBadUsage
+	}
+	defer shutdownTelemetry(ctx, tel, log)
+	if *linger > 0 {
+		if err := tel.Start(); err != nil {
+			log.Error("cannot serve metrics", "error", err)
+			return exitFailed
+		}
 	}
 	s, err := a.RunOnce(ctx)
 	// One bounded delivery pass for queueing exporters; what is left is
 	// delivered by the next run.
 	a.Flush(ctx)
+	if *metricsFile != "" {
+		if werr := tel.WriteMetrics(*metricsFile); werr != nil {
+			log.Error("metrics not written", "error", werr)
+		}
+	}
+	if *linger > 0 {
+		log.Info("serving the run's metrics before exiting", "address", tel.Addr(), "linger", linger.String())
+		select {
+		case <-time.After(*linger):
+		case <-ctx.Done():
+		}
+	}
 	if err != nil {
 		log.Error("run failed", "error", err)
 		return exitFailed
@@ -63,9 +94,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	a, cfg, log, ok := loadAgent(ctx, *path, stderr)
+	a, cfg, tel, log, ok := loadAgent(ctx, *path, stderr)
 	if !ok {
 		return exitBadUsage
+	}
+	// The probes and /metrics are up before the first run and stay up
+	// until the last one has ended; then the last spans and metrics are
+	// pushed.
+	defer shutdownTelemetry(ctx, tel, log)
+	if err := tel.Start(); err != nil {
+		log.Error("cannot serve metrics and probes", "error", err)
+		return exitFailed
 	}
 	sched, _ := cfg.Cron() // validated by Load
 	if err := a.Serve(ctx, sched, *grace); err != nil {
@@ -75,7 +114,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func cmdValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", "validate --config agent.yaml", stdout, stderr)
 	path := fs.String("config", "agent.yaml", "config file")
 	if code, ok := parse(fs, args); !ok {
@@ -90,7 +129,9 @@ func cmdValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, err)
 		return exitBadUsage
 	}
-	if _, err := bundle.LoadFileSigner(cfg.KeyPath()); err != nil {
+	// Opening a KMS key fetches its public key: validate proves the key
+	// exists, is P-256 and is readable with the agent's credentials.
+	if _, err := signer.Open(ctx, cfg.Signing.Key, signer.Options{}); err != nil {
 		fmt.Fprintf(stderr, "config %s: signing.key: %v\n", *path, err)
 		return exitBadUsage
 	}
@@ -136,12 +177,15 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	var inputs []bundle.Input
 	for _, name := range fs.Args() {
-		data, err := os.ReadFile(name)
+		// Checked up front, read when verified: a run split into parts is
+		// verified one part in memory at a time.
+		f, err := os.Open(name)
 		if err != nil {
 			fmt.Fprintf(stderr, "verify: %v\n", err)
 			return exitFailed
 		}
-		inputs = append(inputs, bundle.Input{Name: name, Data: data})
+		f.Close()
+		inputs = append(inputs, bundle.Input{Name: name, Open: func() ([]byte, error) { return os.ReadFile(name) }})
 	}
 	rep, err := bundle.Verify(ctx, crypto.PublicKey(pub), inputs)
 	if err != nil {

@@ -23,12 +23,12 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 
 func TestEveryCommandHasHelp(t *testing.T) {
 	for _, c := range commands() {
-		code, out, _ := runCmd(t, c.name, "--help")
+		code, out, _ := runCmd(t, c.Name, "--help")
 		if code != exitOK {
-			t.Errorf("%s --help: exit %d", c.name, code)
+			t.Errorf("%s --help: exit %d", c.Name, code)
 		}
-		if !strings.Contains(out, "Usage: eucs-agent "+c.name) {
-			t.Errorf("%s --help printed %q", c.name, out)
+		if !strings.Contains(out, "Usage: eucs-agent "+c.Name) {
+			t.Errorf("%s --help printed %q", c.Name, out)
 		}
 	}
 	if code, out, _ := runCmd(t, "help"); code != exitOK || !strings.Contains(out, "verify") {

@@ -20,10 +20,12 @@ import (
 	"github.com/eucs-agent/eucs-agent/collectors/gcp"
 	"github.com/eucs-agent/eucs-agent/controls"
 	"github.com/eucs-agent/eucs-agent/exporters"
+	"github.com/eucs-agent/eucs-agent/exporters/cab"
 	"github.com/eucs-agent/eucs-agent/exporters/directory"
 	"github.com/eucs-agent/eucs-agent/internal/agent"
-	"github.com/eucs-agent/eucs-agent/internal/bundle"
 	"github.com/eucs-agent/eucs-agent/internal/config"
+	"github.com/eucs-agent/eucs-agent/internal/signer"
+	"github.com/eucs-agent/eucs-agent/internal/telemetry"
 )
 
 // newLogger builds the agent's slog logger from the config.
@@ -47,6 +49,8 @@ type sources struct {
 	// gcpOptions are extra client options; nil means Application Default
 	// Credentials against Google's endpoints.
 	gcpOptions []option.ClientOption
+	// tel, when set, counts the collectors' API calls.
+	tel *telemetry.Telemetry
 }
 
 // buildAgent wires an agent from a validated config: explicit, one line per
@@ -56,7 +60,7 @@ func buildAgent(ctx context.Context, cfg *config.Config, src sources, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	signer, err := bundle.LoadFileSigner(cfg.KeyPath())
+	key, err := signer.Open(ctx, cfg.Signing.Key, signer.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("signing.key: %w", err)
 	}
@@ -65,6 +69,13 @@ func buildAgent(ctx context.Context, cfg *config.Config, src sources, log *slog.
 		return nil, fmt.Errorf("exporters.directory: %w", err)
 	}
 	var exps []exporters.Exporter
+	if cfg.Exporters.CertificationBody != nil {
+		e, err := cab.New(*cfg.Exporters.CertificationBody, cfg.Exporters.Directory.Path, log)
+		if err != nil {
+			return nil, fmt.Errorf("exporters.certification_body: %w", err)
+		}
+		exps = append(exps, e)
+	}
 	var cs []collectors.Collector
 	if cfg.Collectors.AWS != nil {
 		base := src.awsBase
@@ -75,7 +86,7 @@ func buildAgent(ctx context.Context, cfg *config.Config, src sources, log *slog.
 			}
 			base = &b
 		}
-		cs = append(cs, aws.New(*cfg.Collectors.AWS, *base, log))
+		cs = append(cs, aws.New(*cfg.Collectors.AWS, src.countAWSCalls(*base), log))
 	}
 	if cfg.Collectors.Azure != nil {
 		cred := src.azureCred
@@ -84,7 +95,7 @@ func buildAgent(ctx context.Context, cfg *config.Config, src sources, log *slog.
 				return nil, fmt.Errorf("collectors.azure: %w", err)
 			}
 		}
-		c, err := azure.New(*cfg.Collectors.Azure, cred, src.azureOpts, log)
+		c, err := azure.New(*cfg.Collectors.Azure, cred, src.countAzureCalls(src.azureOpts), log)
 		if err != nil {
 			return nil, fmt.Errorf("collectors.azure: %w", err)
 		}
@@ -103,7 +114,7 @@ func buildAgent(ctx context.Context, cfg *config.Config, src sources, log *slog.
 		Version:    version,
 		Collectors: cs,
 		Set:        set,
-		Signer:     signer,
+		Signer:     key,
 		Evidence:   evidence,
 		Exporters:  exps,
 		StateDir:   cfg.StateDir,

@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,7 +25,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eucs-agent/eucs-agent/internal/finding"
@@ -44,9 +49,13 @@ type Collector struct {
 	cfg  Config
 	base aws.Config
 	log  *slog.Logger
+	// limits keeps every API call within AWS's token buckets.
+	limits *limiter
 	// scanners run in each account; global ones once, regional ones in
 	// every region.
 	scanners []scanner
+	// tracer, when set (SetTracer), traces each scope.
+	tracer trace.Tracer
 }
 
 // scanner collects one service's checks in one scope.
@@ -91,15 +100,39 @@ func New(cfg Config, base aws.Config, log *slog.Logger) *Collector {
 	if base.Region == "" {
 		base.Region = cfg.HomeRegion
 	}
-	base.HTTPClient = bufferedBodies{next: awshttp.NewBuildableClient().WithTimeout(cfg.CallTimeout)}
+	// Every scope may have a handful of requests in flight (resource
+	// workers); without idle connections to match, each would open and
+	// close a connection, and a large run would churn through ports.
+	conns := cfg.Concurrency * s3BucketWorkers
+	base.HTTPClient = bufferedBodies{next: awshttp.NewBuildableClient().WithTimeout(cfg.CallTimeout).
+		WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = max(t.MaxIdleConns, conns)
+			t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, conns)
+		})}
 	attempts := cfg.MaxAttempts
+	// Adaptive mode is standard retries plus a client-side send rate that
+	// backs off when AWS throttles anyway (the account's other tools share
+	// its quotas): the collector's own rate limiter keeps it under the
+	// documented limits, adaptive mode under the limits that are left.
 	base.Retryer = func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = attempts
-			o.MaxBackoff = 20 * time.Second
+		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+			o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
+				so.MaxAttempts = attempts
+				so.MaxBackoff = 20 * time.Second
+			})
 		})
 	}
-	return &Collector{cfg: cfg, base: base, log: log.With("collector", Provider), scanners: scanners()}
+	return &Collector{cfg: cfg, base: base, log: log.With("collector", Provider), limits: newLimiter(cfg.RateLimits), scanners: scanners()}
+}
+
+// limited returns cfg with every request of its clients paced by the rate
+// limiter as calls in account ("" for the agent's own identity).
+func (c *Collector) limited(cfg aws.Config, account string) aws.Config {
+	cfg = cfg.Copy()
+	// A fresh slice: Copy shares APIOptions, and concurrent accounts must
+	// not append into one backing array.
+	cfg.APIOptions = slices.Concat(c.base.APIOptions, []func(*middleware.Stack) error{c.limits.middleware(account)})
+	return cfg
 }
 
 // scanners is the plain list of everything the collector checks.
@@ -137,19 +170,36 @@ type account struct {
 	cfg aws.Config
 }
 
-// Collect assesses every configured account. It returns an error only when
-// the sink fails (the evidence can no longer be kept) or ctx is cancelled;
-// every cloud-side failure is reported through the sink instead.
+// Collect assesses every configured account (or every account the
+// organization lists, or the ambient credentials' account) that this
+// replica's shard owns. It returns an error only when the sink fails (the
+// evidence can no longer be kept) or ctx is cancelled; every cloud-side
+// failure is reported through the sink instead.
+//
+// Accounts are resolved (AssumeRole, region discovery) under the
+// concurrency bound, and each account's scopes are queued as soon as it is
+// resolved; Concurrency workers run the queue, global scopes first (see
+// scheduler). An account's rate-limit buckets are dropped when its last
+// scope ends, so memory follows the accounts in flight, not the
+// organization's size.
 func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.cfg.Concurrency)
-	targets := c.cfg.Accounts
-	if len(targets) == 0 {
-		targets = []Account{{}}
+	targets, err := c.targets(ctx, sink)
+	if err != nil {
+		var derr *discoveryError
+		if !errors.As(err, &derr) {
+			return err
+		}
+		c.log.Error("organization accounts could not be discovered", "error", err)
+		return c.accountNotAssessed(ctx, sink, Account{}, err)
 	}
-	// Resolving accounts (AssumeRole, region discovery) is network work too,
-	// so it runs under the same bound as the scans, from its own group so
-	// that it never waits for a slot it holds.
+
+	g, gctx := errgroup.WithContext(ctx)
+	sched := newScheduler()
+	for range c.cfg.Concurrency {
+		g.Go(func() error { return sched.work(gctx) })
+	}
+	// Resolving accounts is network work too, so it runs under the same
+	// bound, from its own group so that it never waits for a worker.
 	var setup errgroup.Group
 	setup.SetLimit(c.cfg.Concurrency)
 	for _, t := range targets {
@@ -158,30 +208,86 @@ func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
 			if err != nil {
 				return c.accountNotAssessed(gctx, sink, t, err)
 			}
-			for _, sc := range c.scanners {
-				if sc.global {
-					g.Go(func() error { return c.run(gctx, sink, acct, c.cfg.HomeRegion, sc) })
-					continue
-				}
-				for _, r := range regions {
-					g.Go(func() error { return c.run(gctx, sink, acct, r, sc) })
-				}
+			if t.ID == "" && !c.cfg.Shard.Owns(acct.id) {
+				c.log.Info("the credentials' account belongs to another shard; nothing to assess", "account", acct.id, "shard", c.cfg.Shard.String())
+				return nil
 			}
+			c.queue(sched, sink, acct, regions)
 			return nil
 		})
 	}
-	err := setup.Wait()
+	err = setup.Wait()
+	sched.close()
 	if gerr := g.Wait(); err == nil {
 		err = gerr
+	}
+	if waits, waited := c.limits.stats(); waits > 0 {
+		c.log.Info("rate limits paced the run", "waits", waits, "waited", waited.Round(time.Millisecond))
 	}
 	return err
 }
 
+// targets returns the accounts to resolve: the organization's (discovered),
+// the configured ones, or the ambient credentials' account; in every case
+// only those this replica's shard owns, where the ID is known up front.
+func (c *Collector) targets(ctx context.Context, sink finding.Sink) ([]Account, error) {
+	switch {
+	case c.cfg.Organization != nil:
+		api := organizations.NewFromConfig(c.limited(c.base, ""))
+		return c.discover(ctx, sink, api)
+	case len(c.cfg.Accounts) > 0:
+		var out []Account
+		for _, a := range c.cfg.Accounts {
+			if c.cfg.Shard.Owns(a.ID) {
+				out = append(out, a)
+			}
+		}
+		if c.cfg.Shard != nil {
+			c.log.Info("shard selects accounts", "shard", c.cfg.Shard.String(), "accounts", len(out), "of", len(c.cfg.Accounts))
+		}
+		return out, nil
+	}
+	return []Account{{}}, nil
+}
+
+// queue submits every scope of a resolved account to the scheduler: global
+// scanners once, as heavy jobs; regional ones in every region.
+func (c *Collector) queue(sched *scheduler, sink finding.Sink, acct account, regions []string) {
+	type job struct {
+		region string
+		sc     scanner
+	}
+	var jobs []job
+	for _, sc := range c.scanners {
+		if sc.global {
+			jobs = append(jobs, job{c.cfg.HomeRegion, sc})
+			continue
+		}
+		for _, r := range regions {
+			jobs = append(jobs, job{r, sc})
+		}
+	}
+	var left atomic.Int64
+	left.Store(int64(len(jobs)))
+	for _, j := range jobs {
+		sched.submit(j.sc.global, func(ctx context.Context) error {
+			defer func() {
+				if left.Add(-1) == 0 {
+					c.limits.forget(acct.id)
+				}
+			}()
+			return c.run(ctx, sink, acct, j.region, j.sc)
+		})
+	}
+}
+
 // resolve finds the account's credentials, its ID and its regions.
 func (c *Collector) resolve(ctx context.Context, t Account) (account, []string, error) {
-	cfg := c.base.Copy()
+	// Until the account is known, its calls are paced as the configured
+	// account's, or the agent's own.
+	cfg := c.limited(c.base, t.ID)
 	if t.RoleARN != "" {
-		stsClient := sts.NewFromConfig(c.base)
+		stsClient := sts.NewFromConfig(c.limited(c.base, ""))
 		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, t.RoleARN, func(o *stscreds.AssumeRoleOptions) {
 			o.RoleSessionName = "eucs-agent"
 			if t.ExternalID != "" {
@@ -201,6 +307,9 @@ func (c *Collector) resolve(ctx context.Context, t Account) (account, []string, 
 	acct := account{id: aws.ToString(id.Account), cfg: cfg}
 	if t.ID != "" && acct.id != t.ID {
 		return account{}, nil, fmt.Errorf("credentials act in account %s, configured as %s", acct.id, t.ID)
+	}
+	if t.ID == "" {
+		acct.cfg = c.limited(cfg, acct.id)
 	}
 	if len(c.cfg.Regions) != 1 || c.cfg.Regions[0] != "all" {
 		return acct, c.cfg.Regions, nil
@@ -255,8 +364,10 @@ func (c *Collector) run(ctx context.Context, sink finding.Sink, acct account, re
 	}
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.ScopeTimeout)
 	defer cancel()
+	sctx, span := c.startScope(sctx, acct.id, s.region, sc.coverageName())
 	start := time.Now()
 	err := sc.scan(sctx, s)
+	endScope(span, err)
 	if serr := s.failed(); serr != nil {
 		return serr
 	}

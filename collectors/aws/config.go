@@ -3,9 +3,13 @@ package aws
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/eucs-agent/eucs-agent/collectors"
 )
 
 // Config is the `collectors.aws` block of agent.yaml.
@@ -39,6 +43,44 @@ type Config struct {
 	MaxAttempts int `yaml:"max_attempts"`
 	// HomeRegion is where global services (IAM, STS, S3 listing) are called.
 	HomeRegion string `yaml:"home_region"`
+	// Organization, when set, discovers the accounts to assess from AWS
+	// Organizations (the agent's credentials must be the management
+	// account's or a delegated administrator's) instead of Accounts.
+	Organization *Organization `yaml:"organization"`
+	// RateLimits override the per-API token buckets the collector keeps
+	// itself within (see ratelimit.go for the defaults and their sources),
+	// keyed by service ("ec2") or service and action ("ec2:DescribeVolumes").
+	RateLimits map[string]RateLimit `yaml:"rate_limits"`
+	// Shard, when set, makes this agent one of several replicas that split
+	// the accounts between them (collectors.Shard). A top-level shard block
+	// applies here when this one is not set.
+	Shard *collectors.Shard `yaml:"shard"`
+}
+
+// Organization selects the accounts of an AWS organization.
+type Organization struct {
+	// RoleName is the role assumed in every member account
+	// (arn:aws:iam::ACCOUNT:role/ROLE_NAME), typically deployed by a
+	// StackSet. The management account is assessed through it too.
+	RoleName string `yaml:"role_name"`
+	// ExternalID is passed to every AssumeRole when the roles' trust
+	// policy asks for one.
+	ExternalID string `yaml:"external_id"`
+	// Include limits the accounts to these account IDs and the accounts
+	// under these OU or root IDs (nested OUs included). Empty: every
+	// account.
+	Include []string `yaml:"include"`
+	// Exclude removes account IDs, and the accounts under OU or root IDs,
+	// after Include.
+	Exclude []string `yaml:"exclude"`
+}
+
+// RateLimit is one token bucket: Rate requests a second on average, up to
+// Burst at once.
+type RateLimit struct {
+	Rate float64 `yaml:"rate"`
+	// Burst defaults to one second's worth of Rate (at least 1).
+	Burst int `yaml:"burst"`
 }
 
 // Account is one account to assess.
@@ -87,6 +129,10 @@ var (
 	accountIDRe = regexp.MustCompile(`^[0-9]{12}$`)
 	regionRe    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	roleARNRe   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$`)
+	roleNameRe  = regexp.MustCompile(`^([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
+	ouIDRe      = regexp.MustCompile(`^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$`)
+	rootIDRe    = regexp.MustCompile(`^r-[0-9a-z]{4,32}$`)
+	limitKeyRe  = regexp.MustCompile(`^[a-z0-9-]+(:[A-Z][A-Za-z0-9]*)?$`)
 )
 
 // Validate reports every problem at once, each prefixed with its YAML path
@@ -150,6 +196,44 @@ func (c *Config) Validate() error {
 	}
 	if c.HomeRegion != "" && !regionRe.MatchString(c.HomeRegion) {
 		add("home_region", "%q is not an AWS region name (like us-east-1)", c.HomeRegion)
+	}
+	if o := c.Organization; o != nil {
+		if len(c.Accounts) > 0 {
+			add("organization", "set either accounts or organization, not both")
+		}
+		if !roleNameRe.MatchString(o.RoleName) {
+			add("organization.role_name", "%q is not an IAM role name (like eucs-agent)", o.RoleName)
+		}
+		for _, list := range []struct {
+			field string
+			ids   []string
+		}{{"include", o.Include}, {"exclude", o.Exclude}} {
+			for i, id := range list.ids {
+				if !accountIDRe.MatchString(id) && !ouIDRe.MatchString(id) && !rootIDRe.MatchString(id) {
+					add(fmt.Sprintf("organization.%s[%d]", list.field, i), "%q is not an account ID (12 digits), an OU ID (ou-…) or a root ID (r-…)", id)
+				}
+			}
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(c.RateLimits)) {
+		l := c.RateLimits[key]
+		p := fmt.Sprintf("rate_limits[%q]", key)
+		if !limitKeyRe.MatchString(key) {
+			add(p, `must be a service ("ec2") or a service and action ("ec2:DescribeVolumes")`)
+		}
+		if l.Rate <= 0 {
+			add(p+".rate", "must be positive, got %g", l.Rate)
+		}
+		if l.Burst < 0 {
+			add(p+".burst", "must not be negative, got %d", l.Burst)
+		}
+	}
+	if c.Shard != nil {
+		if err := c.Shard.Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, fmt.Errorf("shard.%s", line))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

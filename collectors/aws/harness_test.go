@@ -89,6 +89,9 @@ func startSim(t *testing.T, e *awssim.Estate, mutate func(*Config)) (*Collector,
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	if cfg.RateLimits == nil {
+		cfg.RateLimits = unlimited()
+	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
@@ -98,6 +101,17 @@ func startSim(t *testing.T, e *awssim.Estate, mutate func(*Config)) (*Collector,
 		Credentials: credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor(e.Accounts[0].ID), "sim-secret", ""),
 	}
 	return New(cfg, base, slog.New(slog.NewTextHandler(io.Discard, nil))), sim
+}
+
+// unlimited lifts the AWS rate limits the collector keeps to: tests of what
+// the collector concludes should not take as long as a real account's
+// quotas would make them (ratelimit_test.go tests the limits themselves).
+func unlimited() map[string]RateLimit {
+	out := map[string]RateLimit{}
+	for _, svc := range []string{"s3", "ec2", "iam", "sts", "kms", "cloudtrail", "rds", "guardduty", "organizations"} {
+		out[svc] = RateLimit{Rate: 1e6, Burst: 1e6}
+	}
+	return out
 }
 
 // collect runs c to completion and returns what it emitted.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eucs-agent/eucs-agent/collectors"
@@ -41,19 +43,32 @@ type Agent struct {
 	// logged and does not fail the run (the bundle is safe in Evidence).
 	Exporters []exporters.Exporter
 	StateDir  string
-	Log       *slog.Logger
+	// PartLimits bound each signed envelope: a run whose evidence exceeds
+	// them is sealed as parts and a manifest, so that sealing stays flat in
+	// memory however large the estate. Zero means bundle.DefaultPartLimits.
+	PartLimits bundle.PartLimits
+	Log        *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Observer, when set, is told about every run, collector and export
+	// (metrics); nil is off.
+	Observer Observer
+	// Tracer traces runs: a span per run, collector, seal and export. Nil
+	// records nothing.
+	Tracer trace.Tracer
 }
 
 // Summary describes one finished run.
 type Summary struct {
-	RunID        string
-	Sequence     uint64
-	Path         string
-	Digest       string
-	Findings     int
-	Scopes       int
+	RunID    string
+	Sequence uint64
+	Path     string
+	Digest   string
+	Findings int
+	Scopes   int
+	// Parts is how many parts the run was sealed in (Path is then its
+	// manifest); 0 for a single bundle.
+	Parts        int
 	Duration     time.Duration
 	Statuses     map[finding.Status]int
 	NotAssessed  map[finding.Reason]int
@@ -70,10 +85,8 @@ func (a *Agent) now() time.Time {
 // statePath is where the chain state lives.
 func (a *Agent) statePath() string { return filepath.Join(a.StateDir, "chain.json") }
 
-// RunOnce collects, maps, seals, signs and exports one bundle. A run that
-// ends early (ctx cancelled, evidence could not be kept) seals nothing and
-// leaves the chain as it was.
-func (a *Agent) RunOnce(ctx context.Context) (*Summary, error) {
+// runOnce is RunOnce without its span and Observer report.
+func (a *Agent) runOnce(ctx context.Context) (*Summary, error) {
 	if err := os.MkdirAll(a.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
@@ -100,7 +113,11 @@ func (a *Agent) RunOnce(ctx context.Context) (*Summary, error) {
 			os.Remove(f)
 		}
 	}
-	w, err := bundle.NewWriter(spool)
+	limits := a.PartLimits
+	if limits == (bundle.PartLimits{}) {
+		limits = bundle.DefaultPartLimits()
+	}
+	w, err := bundle.NewPartWriter(spool, limits)
 	if err != nil {
 		return nil, fmt.Errorf("start bundle: %w", err)
 	}
@@ -113,8 +130,10 @@ func (a *Agent) RunOnce(ctx context.Context) (*Summary, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range a.Collectors {
 		g.Go(func() error {
+			cctx, span := a.startSpan(gctx, "eucs_agent.collect", attribute.String("collector", c.Name()))
 			start := time.Now()
-			err := c.Collect(gctx, sink)
+			err := c.Collect(cctx, sink)
+			a.collected(span, c.Name(), time.Since(start), err)
 			log.Info("collector finished", "collector", c.Name(), "duration", time.Since(start), "error", errString(err))
 			if err != nil {
 				return fmt.Errorf("collector %s: %w", c.Name(), err)
@@ -132,28 +151,48 @@ func (a *Agent) RunOnce(ctx context.Context) (*Summary, error) {
 	}
 	results := tally.Results()
 	meta := bundle.Meta{RunID: runID, Started: started, Finished: a.now().UTC(), AgentVersion: a.Version, Service: a.Service, Level: a.Level}
-	b, err := w.Seal(ctx, meta, results, state.Next(), a.Signer)
+	// Parts are stored as they are signed, one in memory at a time; the
+	// manifest that names them is stored last, and only then does the chain
+	// advance.
+	var parts []string
+	sealCtx, sealSpan := a.startSpan(ctx, "eucs_agent.seal")
+	b, err := w.SealParts(sealCtx, meta, results, state.Next(), a.Signer, limits, func(ctx context.Context, p *bundle.Part) error {
+		if err := a.Evidence.ExportPart(ctx, p.Sequence, p.Index, p.Envelope); err != nil {
+			return err
+		}
+		parts = append(parts, a.Evidence.PartPath(p.Sequence, p.Index))
+		log.Debug("part sealed", "sequence", p.Sequence, "part", p.Index, "of", p.Count, "findings", p.Findings, "digest", p.PayloadDigest)
+		return nil
+	})
+	endSpan(sealSpan, err)
 	if err != nil {
 		return nil, fmt.Errorf("seal run %s: %w", runID, err)
 	}
-	out := exporters.Bundle{Sequence: b.Sequence, Digest: b.PayloadDigest, Envelope: b.Envelope}
-	if err := a.Evidence.Export(ctx, out); err != nil {
+	out := exporters.Bundle{Sequence: b.Sequence, Digest: b.PayloadDigest, Envelope: b.Envelope, Parts: parts}
+	ectx, span := a.startSpan(ctx, "eucs_agent.export", attribute.String("exporter", a.Evidence.Name()))
+	err = a.Evidence.Export(ectx, out)
+	a.exported(span, a.Evidence.Name(), true, err)
+	if err != nil {
 		return nil, err
 	}
 	if err := bundle.SaveState(a.statePath(), bundle.State{Sequence: b.Sequence, Digest: b.PayloadDigest}); err != nil {
 		return nil, fmt.Errorf("bundle %d is written but the chain state is not: %w", b.Sequence, err)
 	}
 	for _, e := range a.Exporters {
-		if err := e.Export(ctx, out); err != nil {
+		ectx, span := a.startSpan(ctx, "eucs_agent.export", attribute.String("exporter", e.Name()))
+		err := e.Export(ectx, out)
+		_, queues := e.(exporters.Flusher)
+		a.exported(span, e.Name(), !queues, err)
+		if err != nil {
 			log.Error("export failed; the bundle is kept in the evidence directory", "exporter", e.Name(), "sequence", b.Sequence, "error", err)
 		}
 	}
 	s := &Summary{
 		RunID: runID, Sequence: b.Sequence, Path: a.Evidence.Path(b.Sequence), Digest: b.PayloadDigest,
-		Findings: b.Findings, Scopes: b.Scopes, Duration: a.now().Sub(started),
+		Findings: b.Findings, Scopes: b.Scopes, Parts: b.Parts, Duration: a.now().Sub(started),
 		Statuses: counts.statuses, NotAssessed: counts.reasons, Requirements: controls.Summary(results),
 	}
-	log.Info("run sealed", "sequence", s.Sequence, "findings", s.Findings, "scopes", s.Scopes,
+	log.Info("run sealed", "sequence", s.Sequence, "findings", s.Findings, "scopes", s.Scopes, "parts", s.Parts,
 		"path", s.Path, "digest", s.Digest, "duration", s.Duration)
 	return s, nil
 }
@@ -167,7 +206,10 @@ func (a *Agent) Flush(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		if err := f.Flush(ctx); err != nil {
+		fctx, span := a.startSpan(ctx, "eucs_agent.flush", attribute.String("exporter", e.Name()))
+		err := f.Flush(fctx)
+		a.exported(span, e.Name(), true, err)
+		if err != nil {
 			a.Log.Warn("exporter could not deliver everything; the rest stays queued for the next run", "exporter", e.Name(), "error", err)
 		}
 	}

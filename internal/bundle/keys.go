@@ -129,7 +129,15 @@ func (s *fileSigner) Sign(ctx context.Context, data []byte) ([]byte, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
-	sig, err := ecdsa.SignASN1(rand.Reader, s.key, sum[:])
+	return s.SignDigest(ctx, sum[:])
+}
+
+// SignDigest signs a SHA-256 digest the caller computed (see signEnvelope).
+func (s *fileSigner) SignDigest(ctx context.Context, digest []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sig, err := ecdsa.SignASN1(rand.Reader, s.key, digest)
 	if err != nil {
 		return nil, fmt.Errorf("sign with key %s: %w", s.keyID, err)
 	}

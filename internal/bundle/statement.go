@@ -34,6 +34,13 @@ const (
 	// existing verifier would misread gets a new version; adding a field
 	// does not (verifiers ignore fields they do not know).
 	PredicateType = "https://eucs-agent.dev/evidence/v1"
+	// ManifestPredicateType is the predicate of a run that was too large
+	// for one bundle: it carries the run's metadata, roll-up and chain link,
+	// and its subjects are the run's parts, by payload digest.
+	ManifestPredicateType = "https://eucs-agent.dev/evidence-manifest/v1"
+	// PartPredicateType is the predicate of one part of such a run: a slice
+	// of its coverage and findings, with the part's own per-scope subjects.
+	PartPredicateType = "https://eucs-agent.dev/evidence-part/v1"
 )
 
 // The payload is built from these structs with encoding/json rather than from
@@ -120,6 +127,48 @@ type statement struct {
 	PredicateType string     `json:"predicateType"`
 	Predicate     *predicate `json:"predicate"`
 }
+
+// partRun names the run a part belongs to.
+type partRun struct {
+	ID string `json:"id"`
+}
+
+// partPosition is a part's place among its run's parts, from 1.
+type partPosition struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+}
+
+// partsSummary is what a manifest says about its parts as a whole.
+type partsSummary struct {
+	Count    int `json:"count"`
+	Findings int `json:"findings"`
+	Coverage int `json:"coverage"`
+	Scopes   int `json:"scopes"`
+}
+
+// manifestPredicate is the verifier's view of a manifest's predicate.
+type manifestPredicate struct {
+	Run          *runInfo          `json:"run"`
+	Service      string            `json:"service"`
+	Level        controls.Level    `json:"level"`
+	Chain        *chainLink        `json:"chain"`
+	Requirements []controls.Result `json:"requirements"`
+	Parts        *partsSummary     `json:"parts"`
+}
+
+// partPredicate is the verifier's view of a part's predicate.
+type partPredicate struct {
+	Run      *partRun           `json:"run"`
+	Sequence uint64             `json:"sequence"`
+	Part     *partPosition      `json:"part"`
+	Coverage []finding.Coverage `json:"coverage"`
+	Findings []json.RawMessage  `json:"findings"`
+}
+
+// partSubjectName is the name a manifest gives its part with index i (from
+// 1): zero-padded so that the names sort in part order.
+func partSubjectName(i int) string { return fmt.Sprintf("part-%06d", i) }
 
 // digestHex returns the lowercase hex SHA-256 of b.
 func digestHex(b []byte) string {

@@ -18,18 +18,33 @@ import (
 	"github.com/eucs-agent/eucs-agent/controls"
 )
 
-// Input is one bundle to verify: its envelope bytes and the name errors use
-// for it (normally the file path).
+// Input is one bundle to verify (a single bundle, or a split run's manifest
+// or one of its parts): its envelope bytes and the name errors use for it
+// (normally the file path).
 type Input struct {
 	Name string
 	Data []byte
+	// Open, when Data is nil, reads the envelope. Verify calls it when it
+	// comes to the input and lets go of the bytes once the input is
+	// checked, so that verifying a run of many large parts holds one part
+	// at a time.
+	Open func() ([]byte, error)
+}
+
+// data returns the input's envelope bytes.
+func (in Input) data() ([]byte, error) {
+	if in.Data == nil && in.Open != nil {
+		return in.Open()
+	}
+	return in.Data, nil
 }
 
 // Report summarises a successful verification.
 type Report struct {
 	// KeyID is the key every bundle was verified with.
 	KeyID string
-	// Bundles are the verified bundles in chain order.
+	// Bundles are the verified bundles in chain order; a run split into
+	// parts is one entry, its manifest, with Parts set.
 	Bundles []Verified
 	// Findings counts the findings over all bundles.
 	Findings int
@@ -42,6 +57,16 @@ func (r *Report) String() string {
 	seq := fmt.Sprintf("sequences %d to %d", r.First, r.Last)
 	if r.First == r.Last {
 		seq = fmt.Sprintf("sequence %d", r.First)
+	}
+	split, parts := 0, 0
+	for _, v := range r.Bundles {
+		if v.Parts > 0 {
+			split++
+			parts += v.Parts
+		}
+	}
+	if split > 0 {
+		seq += fmt.Sprintf("; %d split into %s", split, plural(parts, "part", "parts"))
 	}
 	return fmt.Sprintf("%s (%s), %s, signed by key %s",
 		plural(len(r.Bundles), "bundle", "bundles"), seq, plural(r.Findings, "finding", "findings"), r.KeyID)
@@ -58,6 +83,9 @@ type Verified struct {
 	Service           string
 	Level             controls.Level
 	Findings, Scopes  int
+	// Parts is how many parts the run was split into (Name is then its
+	// manifest); 0 for a single bundle.
+	Parts int
 }
 
 // Verify checks bundles the way an auditor would, trusting only pub:
@@ -95,25 +123,55 @@ func Verify(ctx context.Context, pub crypto.PublicKey, bundles []Input) (*Report
 	}
 
 	var (
-		good []Verified
-		errs []error
+		good      []Verified
+		manifests []manifestInfo
+		parts     []partInfo
+		errs      []error
 	)
 	for _, in := range bundles {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		v, problems := verifyOne(ctx, ev, keyID, in)
+		data, err := in.data()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", in.Name, err))
+			continue
+		}
+		body, problems := openEnvelope(ctx, ev, keyID, data)
+		if len(problems) == 0 {
+			// One statement kind per predicate type; anything else takes the
+			// bundle path, which names the predicate type it wants.
+			switch predicateTypeOf(body) {
+			case ManifestPredicateType:
+				var m manifestInfo
+				m, problems = checkManifest(in.Name, body)
+				if len(problems) == 0 {
+					manifests = append(manifests, m)
+				}
+			case PartPredicateType:
+				var p partInfo
+				p, problems = checkPart(ctx, in.Name, body)
+				if len(problems) == 0 {
+					parts = append(parts, p)
+				}
+			default:
+				var v Verified
+				v, problems = checkBundle(ctx, in.Name, body)
+				if len(problems) == 0 {
+					good = append(good, v)
+				}
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if len(problems) > 0 {
-			for _, p := range problems {
-				errs = append(errs, fmt.Errorf("%s: %w", in.Name, p))
-			}
-			continue
+		for _, p := range problems {
+			errs = append(errs, fmt.Errorf("%s: %w", in.Name, p))
 		}
-		good = append(good, v)
 	}
+	runs, problems := matchParts(manifests, parts)
+	good = append(good, runs...)
+	errs = append(errs, problems...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -137,18 +195,20 @@ func Verify(ctx context.Context, pub crypto.PublicKey, bundles []Input) (*Report
 	return r, nil
 }
 
-// verifyOne checks one bundle on its own and returns its summary or every
-// problem found. Problems do not name the file; Verify adds it.
-func verifyOne(ctx context.Context, ev *dsse.EnvelopeVerifier, keyID string, in Input) (Verified, []error) {
-	fail := func(format string, args ...any) (Verified, []error) {
-		return Verified{}, []error{fmt.Errorf(format, args...)}
+// openEnvelope checks an envelope's payload type and that a signature by
+// keyID verifies, and returns the decoded payload. With checkBundle it is
+// the check of one single bundle on its own; problems do not name the
+// file, Verify adds it.
+func openEnvelope(ctx context.Context, ev *dsse.EnvelopeVerifier, keyID string, data []byte) ([]byte, []error) {
+	fail := func(format string, args ...any) ([]byte, []error) {
+		return nil, []error{fmt.Errorf(format, args...)}
 	}
 
 	// The envelope. The payload and signatures must be standard base64, the
 	// encoding `base64 -d` in the documented openssl steps reads, even though
 	// DSSE libraries also accept URL-safe base64.
 	var env dsse.Envelope
-	if err := json.Unmarshal(in.Data, &env); err != nil {
+	if err := json.Unmarshal(data, &env); err != nil {
 		return fail("not a DSSE envelope: %w", err)
 	}
 	if env.PayloadType != PayloadType {
@@ -188,18 +248,22 @@ func verifyOne(ctx context.Context, ev *dsse.EnvelopeVerifier, keyID string, in 
 	if err := ctx.Err(); err != nil {
 		return fail("%w", err)
 	}
+	return body, nil
+}
 
-	// The statement.
+// checkBundle checks a single bundle's verified payload: the statement, the
+// predicate and every subject digest.
+func checkBundle(ctx context.Context, name string, body []byte) (Verified, []error) {
 	var st statement
 	if err := json.Unmarshal(body, &st); err != nil {
-		return fail("payload is not an in-toto statement: %w", err)
+		return Verified{}, []error{fmt.Errorf("payload is not an in-toto statement: %w", err)}
 	}
 	if problems := checkStatement(&st); len(problems) > 0 {
 		return Verified{}, problems
 	}
 	p := st.Predicate
 	v := Verified{
-		Name:          in.Name,
+		Name:          name,
 		Sequence:      p.Chain.Sequence,
 		Previous:      p.Chain.Previous,
 		PayloadDigest: digestHex(body),
@@ -212,7 +276,7 @@ func verifyOne(ctx context.Context, ev *dsse.EnvelopeVerifier, keyID string, in 
 	v.Started, _ = time.Parse(time.RFC3339, p.Run.Started)
 	v.Finished, _ = time.Parse(time.RFC3339, p.Run.Finished)
 
-	if problems := checkSubjects(ctx, &st); len(problems) > 0 {
+	if problems := checkSubjects(ctx, st.Subject, p.Findings); len(problems) > 0 {
 		return Verified{}, problems
 	}
 	return v, nil
@@ -237,36 +301,7 @@ func checkStatement(st *statement) []error {
 		add("statement has no predicate")
 		return errs
 	}
-	if p.Run == nil {
-		add("predicate.run is missing")
-	} else {
-		if p.Run.ID == "" {
-			add("predicate.run.id is missing")
-		}
-		if _, err := time.Parse(time.RFC3339, p.Run.Started); err != nil {
-			add("predicate.run.started %q is not an RFC 3339 time", p.Run.Started)
-		}
-		if _, err := time.Parse(time.RFC3339, p.Run.Finished); err != nil {
-			add("predicate.run.finished %q is not an RFC 3339 time", p.Run.Finished)
-		}
-		if p.Run.AgentVersion == "" {
-			add("predicate.run.agent_version is missing")
-		}
-	}
-	if p.Service == "" {
-		add("predicate.service is missing")
-	}
-	if !p.Level.Valid() {
-		add("predicate.level %q is not one of basic, substantial, high", p.Level)
-	}
-	if p.Chain == nil {
-		add("predicate.chain is missing")
-	} else if err := (Link{Sequence: p.Chain.Sequence, Previous: p.Chain.Previous}).validate(); err != nil {
-		add("predicate.chain: %w", err)
-	}
-	if p.Requirements == nil {
-		add("predicate.requirements is missing")
-	}
+	errs = append(errs, checkRun(p.Run, p.Service, p.Level, p.Chain, p.Requirements)...)
 	if p.Coverage == nil {
 		add("predicate.coverage is missing")
 	}
@@ -276,14 +311,52 @@ func checkStatement(st *statement) []error {
 	return errs
 }
 
+// checkRun lists every missing or malformed member of the run's metadata
+// that bundles and manifests share.
+func checkRun(run *runInfo, service string, level controls.Level, chain *chainLink, requirements []controls.Result) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if run == nil {
+		add("predicate.run is missing")
+	} else {
+		if run.ID == "" {
+			add("predicate.run.id is missing")
+		}
+		if _, err := time.Parse(time.RFC3339, run.Started); err != nil {
+			add("predicate.run.started %q is not an RFC 3339 time", run.Started)
+		}
+		if _, err := time.Parse(time.RFC3339, run.Finished); err != nil {
+			add("predicate.run.finished %q is not an RFC 3339 time", run.Finished)
+		}
+		if run.AgentVersion == "" {
+			add("predicate.run.agent_version is missing")
+		}
+	}
+	if service == "" {
+		add("predicate.service is missing")
+	}
+	if !level.Valid() {
+		add("predicate.level %q is not one of basic, substantial, high", level)
+	}
+	if chain == nil {
+		add("predicate.chain is missing")
+	} else if err := (Link{Sequence: chain.Sequence, Previous: chain.Previous}).validate(); err != nil {
+		add("predicate.chain: %w", err)
+	}
+	if requirements == nil {
+		add("predicate.requirements is missing")
+	}
+	return errs
+}
+
 // checkSubjects recomputes every scope's digest from the findings and
 // compares it with the subjects.
-func checkSubjects(ctx context.Context, st *statement) []error {
+func checkSubjects(ctx context.Context, subjects []subject, findings []json.RawMessage) []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	want := map[string]string{}
-	for i, s := range st.Subject {
+	for i, s := range subjects {
 		if err := validateSubject(s); err != nil {
 			add("subject[%d] (%s): %w", i, s.Name, err)
 			continue
@@ -296,7 +369,7 @@ func checkSubjects(ctx context.Context, st *statement) []error {
 	}
 
 	got := map[string]*scopeHash{}
-	for i, raw := range st.Predicate.Findings {
+	for i, raw := range findings {
 		if i%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return []error{err}
@@ -320,7 +393,7 @@ func checkSubjects(ctx context.Context, st *statement) []error {
 		return errs
 	}
 
-	for _, s := range st.Subject {
+	for _, s := range subjects {
 		w, ok := want[s.Name]
 		if !ok {
 			continue // reported above

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"maps"
 	"os"
 	"slices"
@@ -57,8 +56,12 @@ type Bundle struct {
 	// PayloadDigest is the lowercase hex SHA-256 of the decoded payload; the
 	// next bundle names it as its previous.
 	PayloadDigest string
-	// Findings and Scopes count the findings and subjects in the payload.
+	// Findings and Scopes count the findings and subjects in the payload
+	// (for a split run: in all of its parts).
 	Findings, Scopes int
+	// Parts is how many parts a split run was sealed in (Envelope is then
+	// the run's manifest); 0 for a run sealed as one bundle.
+	Parts int
 }
 
 // State is the chain state to save once b is safely stored.
@@ -69,14 +72,22 @@ func (b *Bundle) State() State { return State{Sequence: b.Sequence, Digest: b.Pa
 // that line is both appended to the spool and fed to its scope's SHA-256, so
 // that memory does not grow with the number of findings. It implements
 // finding.Sink and is safe for concurrent use.
+//
+// The findings are hashed in chunks cut by the writer's part limits: a run
+// that fits one chunk is sealed as one bundle with that chunk's digests,
+// and a larger run is sealed as parts, one per chunk, without reading its
+// findings back to hash them again.
 type Writer struct {
 	bufs sync.Pool // *bytes.Buffer, so concurrent encoders do not allocate per finding
 
 	mu       sync.Mutex
 	findings *spool
 	coverage *spool
-	scopes   map[string]*scopeHash
+	limits   PartLimits
+	chunks   []*chunk        // the last one takes new findings
+	scopes   map[string]bool // every scope of the run
 	count    int
+	covCount int
 	err      error // first spool write error; the evidence is incomplete after it
 	sealing  bool  // Seal has begun: later findings would be missing from the bundle
 	sealed   bool
@@ -87,6 +98,32 @@ type Writer struct {
 type scopeHash struct {
 	h hash.Hash
 	n int
+}
+
+// chunk is a run of consecutive spooled findings, at most one part's worth,
+// with the digest of each scope's findings within it.
+type chunk struct {
+	start, size int64 // byte range in the findings spool
+	count       int
+	scopes      map[string]*scopeHash
+}
+
+// full reports whether line would take c past limits. A chunk always takes
+// at least one finding.
+func (c *chunk) full(limits PartLimits, line int) bool {
+	if c.count == 0 {
+		return false
+	}
+	return (limits.Findings > 0 && c.count >= limits.Findings) || (limits.Bytes > 0 && c.size+int64(line) > limits.Bytes)
+}
+
+// digests returns the hex digest of every scope of c.
+func (c *chunk) digests() map[string]string {
+	out := make(map[string]string, len(c.scopes))
+	for name, sh := range c.scopes {
+		out[name] = fmt.Sprintf("%x", sh.h.Sum(nil))
+	}
+	return out
 }
 
 // spool is an append-only temporary file of JSON lines.
@@ -101,7 +138,9 @@ func newSpool(dir, pattern string) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create evidence spool: %w", err)
 	}
-	return &spool{f: f, w: bufio.NewWriterSize(f, 1<<16)}, nil
+	// A large buffer keeps the system calls per finding negligible; the
+	// spool is written by one goroutine at a time (under Writer.mu).
+	return &spool{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
 }
 
 func (s *spool) write(line []byte) error {
@@ -113,35 +152,11 @@ func (s *spool) write(line []byte) error {
 	return nil
 }
 
-// appendArray appends the spooled lines to buf as a JSON array. Spool lines
-// are compact JSON, which never contains a raw newline, so every newline is a
-// separator and becomes a comma in place: no second copy of the evidence.
-func (s *spool) appendArray(buf *bytes.Buffer) error {
+// flush writes what is buffered to the file, for reading it back.
+func (s *spool) flush() error {
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("write evidence spool %s: %w", s.f.Name(), err)
 	}
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("read evidence spool %s: %w", s.f.Name(), err)
-	}
-	buf.WriteByte('[')
-	start := buf.Len()
-	n, err := io.Copy(buf, s.f)
-	if err != nil {
-		return fmt.Errorf("read evidence spool %s: %w", s.f.Name(), err)
-	}
-	if n != s.size {
-		return fmt.Errorf("read evidence spool %s: %d bytes written but %d read back; was it changed during the run?", s.f.Name(), s.size, n)
-	}
-	if n > 0 {
-		b := buf.Bytes()[start:]
-		for i, c := range b {
-			if c == '\n' {
-				b[i] = ','
-			}
-		}
-		buf.Truncate(buf.Len() - 1) // the last separator
-	}
-	buf.WriteByte(']')
 	return nil
 }
 
@@ -155,8 +170,21 @@ func (s *spool) close() error {
 
 // NewWriter starts a run's evidence spool in dir, which must exist. The spool
 // holds evidence in clear, so its files are created mode 0600; Close removes
-// them.
+// them. Findings are hashed in chunks of DefaultPartLimits (see
+// NewPartWriter).
 func NewWriter(dir string) (*Writer, error) {
+	return NewPartWriter(dir, DefaultPartLimits())
+}
+
+// NewPartWriter is NewWriter for a run that will be sealed with
+// SealParts(..., limits, ...): findings are hashed part by part as they
+// arrive, so that sealing a large run writes each part without reading its
+// findings twice. Sealing with other limits works too, at the cost of that
+// second reading.
+func NewPartWriter(dir string, limits PartLimits) (*Writer, error) {
+	if limits.Findings < 0 || limits.Bytes < 0 {
+		return nil, fmt.Errorf("part limits must not be negative, got %d findings and %d bytes", limits.Findings, limits.Bytes)
+	}
 	fs, err := newSpool(dir, "findings-*.spool")
 	if err != nil {
 		return nil, err
@@ -166,7 +194,7 @@ func NewWriter(dir string) (*Writer, error) {
 		fs.close()
 		return nil, err
 	}
-	w := &Writer{findings: fs, coverage: cs, scopes: map[string]*scopeHash{}}
+	w := &Writer{findings: fs, coverage: cs, limits: limits, scopes: map[string]bool{}}
 	w.bufs.New = func() any { return new(bytes.Buffer) }
 	return w, nil
 }
@@ -201,12 +229,22 @@ func (w *Writer) Finding(_ context.Context, f finding.Finding) error {
 		return err
 	}
 	line := buf.Bytes()
-	scope := f.Scope()
+	// The scope name is built on the stack: looking a map up by
+	// string(bytes) does not allocate, and this runs for every finding.
+	var kb [96]byte
+	key := append(append(append(kb[:0], f.Provider...), ':'), f.Account...)
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
 		return err
+	}
+	c := w.current(len(line))
+	sh := c.scopes[string(key)]
+	if sh == nil {
+		sh = &scopeHash{h: sha256.New()}
+		c.scopes[string(key)] = sh
+		w.scopes[string(key)] = true
 	}
 	// Spool and hash under one lock: the scope digest covers the findings in
 	// exactly the order they appear in the payload.
@@ -214,15 +252,40 @@ func (w *Writer) Finding(_ context.Context, f finding.Finding) error {
 		w.err = err
 		return err
 	}
-	sh := w.scopes[scope]
-	if sh == nil {
-		sh = &scopeHash{h: sha256.New()}
-		w.scopes[scope] = sh
-	}
 	sh.h.Write(line)
 	sh.n++
+	c.count++
+	c.size += int64(len(line))
 	w.count++
 	return nil
+}
+
+// current returns the chunk a finding line of n bytes goes into, starting a
+// new one when the last is full. Callers hold w.mu.
+func (w *Writer) current(n int) *chunk {
+	if len(w.chunks) > 0 {
+		if c := w.chunks[len(w.chunks)-1]; !c.full(w.limits, n) {
+			return c
+		}
+	}
+	c := &chunk{start: w.findings.size, scopes: map[string]*scopeHash{}}
+	w.chunks = append(w.chunks, c)
+	return c
+}
+
+// runDigests returns the digest of each scope over the whole run: the one
+// chunk's, or, when the run has several, recomputed from the spool. Callers
+// hold w.mu.
+func (w *Writer) runDigests() (map[string]string, error) {
+	if len(w.chunks) == 1 {
+		return w.chunks[0].digests(), nil
+	}
+	whole := &chunk{scopes: map[string]*scopeHash{}}
+	r := newLineReader(w.findings)
+	if err := r.lines(w.count, whole.add); err != nil {
+		return nil, err
+	}
+	return whole.digests(), r.done(w.findings.size)
 }
 
 // Coverage appends c to the coverage spool. Like Finding, it keeps the record
@@ -245,6 +308,7 @@ func (w *Writer) Coverage(_ context.Context, c finding.Coverage) error {
 		w.err = err
 		return err
 	}
+	w.covCount++
 	return nil
 }
 
@@ -260,64 +324,92 @@ func (w *Writer) Coverage(_ context.Context, c finding.Coverage) error {
 func (w *Writer) Seal(ctx context.Context, m Meta, results []controls.Result, link Link, s Signer) (*Bundle, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	key, err := w.beginSeal(ctx, m, link, s)
+	if err != nil {
+		return nil, err
+	}
+	head, err := w.header(m, results, link)
+	if err != nil {
+		return nil, err
+	}
+	return w.sealOne(ctx, head, link, key)
+}
+
+// sealKey is the signer of a Seal with the public key and key id every
+// signature it makes is checked against.
+type sealKey struct {
+	s     Signer
+	pub   *ecdsa.PublicKey
+	keyID string
+}
+
+// beginSeal stops the writer taking evidence and checks everything a seal
+// needs before any work is done. Callers hold w.mu.
+func (w *Writer) beginSeal(ctx context.Context, m Meta, link Link, s Signer) (sealKey, error) {
 	switch {
 	case w.closed:
-		return nil, errors.New("bundle writer is closed")
+		return sealKey{}, errors.New("bundle writer is closed")
 	case w.sealed:
-		return nil, errors.New("bundle writer is already sealed")
+		return sealKey{}, errors.New("bundle writer is already sealed")
 	case w.err != nil:
-		return nil, fmt.Errorf("evidence is incomplete: %w", w.err)
+		return sealKey{}, fmt.Errorf("evidence is incomplete: %w", w.err)
 	}
 	w.sealing = true
 
 	if err := errors.Join(m.validate(), link.validate()); err != nil {
-		return nil, err
+		return sealKey{}, err
 	}
 	if s == nil {
-		return nil, errors.New("no signer")
+		return sealKey{}, errors.New("no signer")
 	}
 	if w.count == 0 {
-		return nil, errors.New("the run produced no findings; there is nothing to seal")
+		return sealKey{}, errors.New("the run produced no findings; there is nothing to seal")
 	}
 	keyID, err := s.KeyID()
 	if err != nil {
-		return nil, fmt.Errorf("signer key id: %w", err)
+		return sealKey{}, fmt.Errorf("signer key id: %w", err)
 	}
 	pub, err := p256Public(s.Public())
 	if err != nil {
-		return nil, fmt.Errorf("signer: %w", err)
+		return sealKey{}, fmt.Errorf("signer: %w", err)
 	}
 	if want, err := KeyID(pub); err != nil {
-		return nil, fmt.Errorf("signer: %w", err)
+		return sealKey{}, fmt.Errorf("signer: %w", err)
 	} else if keyID != want {
-		return nil, fmt.Errorf("signer reports key id %q but its public key has key id %s", keyID, want)
+		return sealKey{}, fmt.Errorf("signer reports key id %q but its public key has key id %s", keyID, want)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return sealKey{}, err
 	}
+	if err := errors.Join(w.findings.flush(), w.coverage.flush()); err != nil {
+		return sealKey{}, err
+	}
+	return sealKey{s: s, pub: pub, keyID: keyID}, nil
+}
 
-	payload, err := w.payload(m, results, link)
+// sealOne seals the whole run as one bundle whose payload starts with head
+// (see header). Callers hold w.mu.
+func (w *Writer) sealOne(ctx context.Context, head []byte, link Link, key sealKey) (*Bundle, error) {
+	size := int64(len(head)+len(`,"coverage":`)+len(`,"findings":`)+len(`}}`)) + arrayLen(w.coverage.size) + arrayLen(w.findings.size)
+	payload := make([]byte, 0, size)
+	payload = append(payload, head...)
+	payload = append(payload, `,"coverage":`...)
+	payload, err := appendLines(payload, w.coverage, 0, w.coverage.size)
 	if err != nil {
 		return nil, err
 	}
-	es, err := dsse.NewEnvelopeSigner(s)
-	if err != nil {
-		return nil, fmt.Errorf("sign bundle: %w", err)
-	}
-	env, err := es.SignPayload(ctx, PayloadType, payload)
-	if err != nil {
-		return nil, fmt.Errorf("sign bundle with key %s: %w", keyID, err)
-	}
-	if err := checkOwnSignature(env, pub, keyID, payload); err != nil {
+	payload = append(payload, `,"findings":`...)
+	if payload, err = appendLines(payload, w.findings, 0, w.findings.size); err != nil {
 		return nil, err
 	}
-	out, err := encodeEnvelope(env)
+	payload = append(payload, `}}`...)
+	env, err := signEnvelope(ctx, key, payload)
 	if err != nil {
 		return nil, err
 	}
 	w.sealed = true
 	return &Bundle{
-		Envelope:      out,
+		Envelope:      env,
 		Sequence:      link.Sequence,
 		PayloadDigest: digestHex(payload),
 		Findings:      w.count,
@@ -325,46 +417,71 @@ func (w *Writer) Seal(ctx context.Context, m Meta, results []controls.Result, li
 	}, nil
 }
 
-// checkOwnSignature verifies what the signer returned before it leaves the
-// agent, so a signer returning the wrong encoding (raw r||s instead of DER,
-// say) fails the run instead of producing evidence no auditor can verify.
-func checkOwnSignature(env *dsse.Envelope, pub *ecdsa.PublicKey, keyID string, payload []byte) error {
-	if len(env.Signatures) != 1 {
-		return fmt.Errorf("sign bundle: got %d signatures, want 1", len(env.Signatures))
-	}
-	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
-	if err != nil {
-		return fmt.Errorf("sign bundle: %w", err)
-	}
-	if !ecdsa.VerifyASN1(pub, paeDigest(PayloadType, payload), sig) {
-		return fmt.Errorf("sign bundle: the signature does not verify with the signer's own key %s (is it ASN.1 DER ECDSA over SHA-256?)", keyID)
-	}
-	return nil
+// signEnvelope signs payload as a DSSE envelope with one signature and
+// returns the envelope as stored: one line of JSON and a newline, members
+// in the documented order (exactly json.Marshal's output for a
+// dsse.Envelope). The signature is checked with the signer's own public key
+// before it is used.
+//
+// The agent's own file key signs the PAE digest hashed straight from the
+// payload, a copy of the whole payload fewer than building the PAE. Any
+// other signer (a KMS that wants the message, a wrapper that overrides
+// Sign) gets the PAE through Signer.Sign; the shortcut is taken for the
+// concrete type only, so that a wrapper embedding a file signer is never
+// bypassed.
+func signEnvelope(ctx context.Context, key sealKey, payload []byte) ([]byte, error) {
+	return appendEnvelope(ctx, nil, key, payload)
 }
 
-// encodeEnvelope writes env as one line of JSON and a newline, members in
-// the documented order. It is json.Marshal's output, but json.Marshal would
-// scan the base64 payload (the largest thing in the bundle) byte by byte
-// for characters to escape, and base64 has none.
-func encodeEnvelope(env *dsse.Envelope) ([]byte, error) {
-	sigs, err := json.Marshal(env.Signatures)
+// appendEnvelope is signEnvelope writing the envelope into dst's storage
+// when it is large enough (a part's envelope buffer, reused).
+func appendEnvelope(ctx context.Context, dst []byte, key sealKey, payload []byte) ([]byte, error) {
+	digest := paeDigest(PayloadType, payload)
+	var (
+		sig []byte
+		err error
+	)
+	if fs, ok := key.s.(*fileSigner); ok {
+		sig, err = fs.SignDigest(ctx, digest)
+	} else {
+		sig, err = key.s.Sign(ctx, dsse.PAE(PayloadType, payload))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sign bundle with key %s: %w", key.keyID, err)
+	}
+	if !ecdsa.VerifyASN1(key.pub, digest, sig) {
+		return nil, fmt.Errorf("sign bundle: the signature does not verify with the signer's own key %s (is it ASN.1 DER ECDSA over SHA-256?)", key.keyID)
+	}
+	sigs, err := json.Marshal([]dsse.Signature{{KeyID: key.keyID, Sig: base64.StdEncoding.EncodeToString(sig)}})
 	if err != nil {
 		return nil, fmt.Errorf("encode envelope: %w", err)
 	}
-	typ, err := json.Marshal(env.PayloadType)
+	typ, err := json.Marshal(PayloadType)
 	if err != nil {
 		return nil, fmt.Errorf("encode envelope: %w", err)
 	}
-	var b bytes.Buffer
-	b.Grow(len(env.Payload) + len(sigs) + len(typ) + 64)
-	b.WriteString(`{"payloadType":`)
-	b.Write(typ)
-	b.WriteString(`,"payload":"`)
-	b.WriteString(env.Payload)
-	b.WriteString(`","signatures":`)
-	b.Write(sigs)
-	b.WriteString("}\n")
-	return b.Bytes(), nil
+	// json.Marshal would also scan the base64 payload, the largest thing in
+	// the envelope, byte by byte for characters to escape; base64 has none,
+	// so it is encoded straight into an envelope of exactly the right size.
+	const (
+		head = `{"payloadType":`
+		mid  = `,"payload":"`
+		tail = `","signatures":`
+	)
+	n64 := base64.StdEncoding.EncodedLen(len(payload))
+	size := len(head) + len(typ) + len(mid) + n64 + len(tail) + len(sigs) + 2
+	out := dst[:0]
+	if cap(out) < size {
+		if dst != nil {
+			size += size / 8 // a reused buffer: room for the next, slightly larger part
+		}
+		out = make([]byte, 0, size)
+	}
+	out = append(append(append(out, head...), typ...), mid...)
+	out = out[:len(out)+n64]
+	base64.StdEncoding.Encode(out[len(out)-n64:], payload)
+	out = append(append(append(out, tail...), sigs...), '}', '\n')
+	return out, nil
 }
 
 // paeDigest is SHA-256(dsse.PAE(payloadType, payload)) computed without
@@ -376,62 +493,58 @@ func paeDigest(payloadType string, payload []byte) []byte {
 	return h.Sum(nil)
 }
 
-// payload assembles the statement. Callers hold w.mu.
-func (w *Writer) payload(m Meta, results []controls.Result, link Link) ([]byte, error) {
-	subjects := make([]subject, 0, len(w.scopes))
-	for _, name := range slices.Sorted(maps.Keys(w.scopes)) {
-		sub := subject{Name: name, Digest: map[string]string{"sha256": fmt.Sprintf("%x", w.scopes[name].h.Sum(nil))}}
+// header assembles the statement of a single bundle up to its coverage:
+// subjects, predicate type and the predicate's run metadata, chain link and
+// roll-up. Coverage and findings follow from the spools (sealOne). Callers
+// hold w.mu.
+func (w *Writer) header(m Meta, results []controls.Result, link Link) ([]byte, error) {
+	digests, err := w.runDigests()
+	if err != nil {
+		return nil, err
+	}
+	subjects, err := subjectsOf(digests)
+	if err != nil {
+		return nil, err
+	}
+	if results == nil {
+		results = []controls.Result{} // an empty roll-up is [], never null
+	}
+	var p bytes.Buffer
+	p.Grow(1<<12 + 256*len(results) + 128*len(subjects))
+	// Field order follows the in-toto spec's examples; findings come last so
+	// that the run's metadata is at the top of a decoded payload.
+	err = encodeMembers(&p,
+		member{`{"_type":`, StatementType},
+		member{`,"subject":`, subjects},
+		member{`,"predicateType":`, PredicateType},
+		member{`,"predicate":{"run":`, runInfo{
+			ID:           m.RunID,
+			Started:      m.Started.UTC().Format(time.RFC3339),
+			Finished:     m.Finished.UTC().Format(time.RFC3339),
+			AgentVersion: m.AgentVersion,
+		}},
+		member{`,"service":`, m.Service},
+		member{`,"level":`, m.Level},
+		member{`,"chain":`, chainLink{Sequence: link.Sequence, Previous: link.Previous}},
+		member{`,"requirements":`, results},
+	)
+	if err != nil {
+		return nil, err
+	}
+	return p.Bytes(), nil
+}
+
+// subjectsOf returns one subject per scope digest, sorted by name.
+func subjectsOf(digests map[string]string) ([]subject, error) {
+	subjects := make([]subject, 0, len(digests))
+	for _, name := range slices.Sorted(maps.Keys(digests)) {
+		sub := subject{Name: name, Digest: map[string]string{"sha256": digests[name]}}
 		if err := validateSubject(sub); err != nil {
 			return nil, fmt.Errorf("subject %q: %w", name, err)
 		}
 		subjects = append(subjects, sub)
 	}
-	if results == nil {
-		results = []controls.Result{} // an empty roll-up is [], never null
-	}
-
-	var p bytes.Buffer
-	p.Grow(int(w.findings.size+w.coverage.size) + 1<<12 + 256*len(results) + 128*len(subjects))
-	enc := json.NewEncoder(&p)
-	enc.SetEscapeHTML(false)
-	put := func(prefix string, v any) error {
-		p.WriteString(prefix)
-		if err := enc.Encode(v); err != nil {
-			return fmt.Errorf("encode statement: %w", err)
-		}
-		p.Truncate(p.Len() - 1) // Encode's newline
-		return nil
-	}
-	// Field order follows the in-toto spec's examples; findings come last so
-	// that the run's metadata is at the top of a decoded payload.
-	err := errors.Join(
-		put(`{"_type":`, StatementType),
-		put(`,"subject":`, subjects),
-		put(`,"predicateType":`, PredicateType),
-		put(`,"predicate":{"run":`, runInfo{
-			ID:           m.RunID,
-			Started:      m.Started.UTC().Format(time.RFC3339),
-			Finished:     m.Finished.UTC().Format(time.RFC3339),
-			AgentVersion: m.AgentVersion,
-		}),
-		put(`,"service":`, m.Service),
-		put(`,"level":`, m.Level),
-		put(`,"chain":`, chainLink{Sequence: link.Sequence, Previous: link.Previous}),
-		put(`,"requirements":`, results),
-	)
-	if err != nil {
-		return nil, err
-	}
-	p.WriteString(`,"coverage":`)
-	if err := w.coverage.appendArray(&p); err != nil {
-		return nil, err
-	}
-	p.WriteString(`,"findings":`)
-	if err := w.findings.appendArray(&p); err != nil {
-		return nil, err
-	}
-	p.WriteString(`}}`)
-	return p.Bytes(), nil
+	return subjects, nil
 }
 
 // validate lists every problem with m at once.

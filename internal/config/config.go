@@ -16,11 +16,15 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/eucs-agent/eucs-agent/collectors"
 	"github.com/eucs-agent/eucs-agent/collectors/aws"
 	"github.com/eucs-agent/eucs-agent/collectors/azure"
 	"github.com/eucs-agent/eucs-agent/collectors/gcp"
 	"github.com/eucs-agent/eucs-agent/controls"
+	"github.com/eucs-agent/eucs-agent/exporters/cab"
 	"github.com/eucs-agent/eucs-agent/exporters/directory"
+	"github.com/eucs-agent/eucs-agent/internal/signer"
+	"github.com/eucs-agent/eucs-agent/internal/telemetry"
 )
 
 // Config is the whole agent.yaml.
@@ -45,11 +49,20 @@ type Config struct {
 	Exporters Exporters `yaml:"exporters"`
 	// Log configures the agent's own logs.
 	Log Log `yaml:"log"`
+	// Telemetry configures /metrics, /healthz, /readyz and OTLP export.
+	Telemetry telemetry.Config `yaml:"telemetry"`
+	// Shard, when set, makes this agent replica Index of Count that split
+	// the estate's accounts (projects, subscriptions) between them; it
+	// applies to every collector that has no shard block of its own. Each
+	// replica keeps its own chain: give each its own state_dir.
+	Shard *collectors.Shard `yaml:"shard"`
 }
 
 // Signing selects the signing key.
 type Signing struct {
-	// Key is a PEM file path or file:// URI of a PKCS#8 ECDSA P-256 key.
+	// Key names an ECDSA P-256 key: a PKCS#8 PEM file (a path or file://
+	// URI) or a KMS key (awskms://, gcpkms://, azurekms://); see
+	// signer.Open.
 	Key string `yaml:"key"`
 }
 
@@ -63,6 +76,9 @@ type Collectors struct {
 // Exporters holds one block per exporter.
 type Exporters struct {
 	Directory *directory.Config `yaml:"directory"`
+	// CertificationBody delivers bundles to a CAB's eucs-receiver; off
+	// unless configured.
+	CertificationBody *cab.Config `yaml:"certification_body"`
 }
 
 // Log configures logging.
@@ -148,17 +164,27 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Collectors.AWS != nil {
 		c.Collectors.AWS.SetDefaults()
+		// An invalid top-level shard is reported once, as shard.*, not
+		// again under every collector.
+		if c.Shard != nil && c.Shard.Validate() == nil && c.Collectors.AWS.Shard == nil {
+			shard := *c.Shard
+			c.Collectors.AWS.Shard = &shard
+		}
 	}
 	if c.Exporters.Directory == nil {
 		c.Exporters.Directory = &directory.Config{}
 	}
 	c.Exporters.Directory.SetDefaults()
+	if c.Exporters.CertificationBody != nil {
+		c.Exporters.CertificationBody.SetDefaults()
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "json"
 	}
+	c.Telemetry.SetDefaults()
 }
 
 // Validate reports every problem at once, each prefixed by its YAML path.
@@ -184,8 +210,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Signing.Key == "" {
 		add("signing.key: ", errors.New("must name a private key file (create one with `eucs-agent keygen`)"))
-	} else if strings.Contains(c.Signing.Key, "://") && !strings.HasPrefix(c.Signing.Key, "file://") {
-		add("signing.key: ", fmt.Errorf("%q: only file:// keys are supported in this version", c.Signing.Key))
+	} else {
+		add("signing.key: ", signer.Validate(c.Signing.Key))
 	}
 	if c.Collectors.AWS == nil && c.Collectors.Azure == nil && c.Collectors.GCP == nil {
 		add("collectors: ", errors.New("no collector is configured; add an aws, azure or gcp block"))
@@ -199,7 +225,13 @@ func (c *Config) Validate() error {
 	if c.Collectors.GCP != nil {
 		add("collectors.gcp.", c.Collectors.GCP.Validate())
 	}
+	if c.Shard != nil {
+		add("shard.", c.Shard.Validate())
+	}
 	add("exporters.directory.", c.Exporters.Directory.Validate())
+	if c.Exporters.CertificationBody != nil {
+		add("exporters.certification_body.", c.Exporters.CertificationBody.Validate())
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -210,6 +242,7 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format: ", fmt.Errorf("%q is not one of json, text", c.Log.Format))
 	}
+	add("telemetry.", c.Telemetry.Validate())
 	return errors.Join(errs...)
 }
 

@@ -19,15 +19,39 @@ import "time"
 // see. Treat it as read-only once a Server serves it.
 type Estate struct {
 	// Accounts in a stable order; the first is the one the base credentials
-	// belong to (the organisation's management account, say).
+	// belong to and the organization's management account: the only one
+	// that may call AWS Organizations.
 	Accounts []*Account
 	// Regions the estate's EC2 DescribeRegions reports as enabled.
 	Regions []string
+	// OrgUnits are the organization's OUs, for AWS Organizations; the
+	// organization's root is OrgRootID.
+	OrgUnits []OrgUnit
+}
+
+// OrgRootID is the ID of the simulated organization's root.
+const OrgRootID = "r-sim0"
+
+// OrgUnit is an organizational unit.
+type OrgUnit struct {
+	// ID is like ou-sim0-00000001.
+	ID   string
+	Name string
+	// Parent is the ID of the OU it sits in; "" is the root.
+	Parent string
 }
 
 // Account is one AWS account's resources.
 type Account struct {
 	ID string
+	// Name is the account's name in the organization; "" is derived from
+	// the ID.
+	Name string
+	// Status is the account's status in the organization: "" (ACTIVE),
+	// SUSPENDED or PENDING_CLOSURE.
+	Status string
+	// Parent is the ID of the OU the account sits in; "" is the root.
+	Parent string
 	// ExternalID, when set, must be presented by STS AssumeRole into this
 	// account (a confused-deputy guard); a missing or wrong one is denied.
 	ExternalID string
@@ -175,4 +199,18 @@ func (e *Estate) Account(id string) *Account {
 		}
 	}
 	return nil
+}
+
+// Resources counts the estate's resources: IAM users, buckets, and every
+// region's volumes, security groups, VPCs, KMS keys, trails and DB
+// instances.
+func (e *Estate) Resources() int {
+	n := 0
+	for _, a := range e.Accounts {
+		n += len(a.Users) + len(a.Buckets)
+		for _, r := range a.Regions {
+			n += len(r.Volumes) + len(r.SecurityGroups) + len(r.VPCs) + len(r.KMSKeys) + len(r.Trails) + len(r.DBInstances)
+		}
+	}
+	return n
 }

@@ -47,11 +47,25 @@ type Fault struct {
 }
 
 // Server answers AWS API calls for an Estate.
+//
+// Limits and Latency make it behave like AWS under load: set them before
+// Start, and do not change them while it serves.
 type Server struct {
-	estate *Estate
+	// Limits, when set, throttle each account's calls with AWS-like token
+	// buckets (DefaultLimits), answering the service's own throttling
+	// error in its wire format when a bucket is empty.
+	Limits Limits
+	// Latency holds every answer this long, as a round trip to AWS does.
+	Latency time.Duration
 
-	mu     sync.Mutex
-	faults []*faultState
+	estate *Estate
+	byID   map[string]*Account
+
+	buckets sync.Map // bucket key -> *bucket (limits.go)
+
+	mu      sync.Mutex
+	faults  []*faultState
+	nfaults atomic.Int32 // len(faults), so that a server without faults takes no lock per request
 
 	calls sync.Map // "service:Action" -> *atomic.Int64
 
@@ -65,8 +79,15 @@ type faultState struct {
 
 // NewServer returns a server for e.
 func NewServer(e *Estate) *Server {
-	return &Server{estate: e}
+	s := &Server{estate: e, byID: make(map[string]*Account, len(e.Accounts))}
+	for _, a := range e.Accounts {
+		s.byID[a.ID] = a
+	}
+	return s
 }
+
+// account returns the estate's account with the given ID, or nil.
+func (s *Server) account(id string) *Account { return s.byID[id] }
 
 // Start serves on a loopback port until the returned server is closed.
 func (s *Server) Start() *httptest.Server {
@@ -78,6 +99,7 @@ func (s *Server) Inject(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &faultState{Fault: f})
+	s.nfaults.Store(int32(len(s.faults)))
 }
 
 // ClearFaults removes every injected fault.
@@ -85,6 +107,7 @@ func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = nil
+	s.nfaults.Store(0)
 }
 
 // Calls returns how many requests the server answered for service and
@@ -96,6 +119,17 @@ func (s *Server) Calls(service, action string) int64 {
 		if svc == service && (action == "" || act == action) {
 			n += v.(*atomic.Int64).Load()
 		}
+		return true
+	})
+	return n
+}
+
+// TotalCalls returns how many requests the server answered, throttled ones
+// included.
+func (s *Server) TotalCalls() int64 {
+	var n int64
+	s.calls.Range(func(_, v any) bool {
+		n += v.(*atomic.Int64).Load()
 		return true
 	})
 	return n
@@ -129,6 +163,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-RequestId", requestID)
 	w.Header().Set("X-Amz-Request-Id", requestID)
 
+	// The bucket decides when the request arrives; the answer, throttled or
+	// not, comes back after the round trip.
+	throttled := s.Limits != nil && !s.admit(req)
+	if s.Latency > 0 {
+		t := time.NewTimer(s.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if throttled {
+		writeFault(w, req, Throttle)
+		return
+	}
 	if f := s.fault(req, r); f != nil {
 		if f.Kind == Slow {
 			select {
@@ -152,14 +202,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handlers is the plain map from signing name to the service's handler.
 func (s *Server) handlers() map[string]func(http.ResponseWriter, *http.Request, *request) {
 	return map[string]func(http.ResponseWriter, *http.Request, *request){
-		"s3":         s.serveS3,
-		"ec2":        s.serveEC2,
-		"iam":        s.serveIAM,
-		"sts":        s.serveSTS,
-		"kms":        s.serveKMS,
-		"cloudtrail": s.serveCloudTrail,
-		"rds":        s.serveRDS,
-		"guardduty":  s.serveGuardDuty,
+		"s3":            s.serveS3,
+		"ec2":           s.serveEC2,
+		"iam":           s.serveIAM,
+		"sts":           s.serveSTS,
+		"kms":           s.serveKMS,
+		"cloudtrail":    s.serveCloudTrail,
+		"rds":           s.serveRDS,
+		"guardduty":     s.serveGuardDuty,
+		"organizations": s.serveOrganizations,
 	}
 }
 
@@ -179,7 +230,7 @@ func (s *Server) parse(r *http.Request) (*request, error) {
 	if !strings.HasPrefix(akid, "AKSIM") {
 		return nil, fmt.Errorf("awssim: unknown access key %q", akid)
 	}
-	req.Account = s.estate.Account(strings.TrimPrefix(akid, "AKSIM"))
+	req.Account = s.account(strings.TrimPrefix(akid, "AKSIM"))
 	if req.Account == nil {
 		return nil, fmt.Errorf("awssim: access key %q belongs to no simulated account", akid)
 	}
@@ -209,6 +260,9 @@ func (s *Server) parse(r *http.Request) (*request, error) {
 }
 
 func (s *Server) fault(req *request, r *http.Request) *faultState {
+	if s.nfaults.Load() == 0 {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range s.faults {
@@ -250,7 +304,7 @@ func protocolOf(service string) protocol {
 		return ec2Query
 	case "iam", "rds", "sts":
 		return awsQuery
-	case "kms", "cloudtrail":
+	case "kms", "cloudtrail", "organizations":
 		return json11
 	default:
 		return restJSON
@@ -289,6 +343,9 @@ func writeFault(w http.ResponseWriter, req *request, k FaultKind) {
 			e.Status, e.Code = 503, "RequestLimitExceeded"
 		case json11:
 			e.Code = "ThrottlingException"
+			if req.Service == "organizations" {
+				e.Code = "TooManyRequestsException"
+			}
 		case restJSON:
 			e.Status, e.Code = 429, "TooManyRequestsException"
 		}

@@ -67,7 +67,7 @@ func (s *Server) assumeRole(w http.ResponseWriter, req *request) {
 	}
 	denied := APIError{Status: 403, Code: "AccessDenied",
 		Message: "User: arn:aws:iam::" + req.Account.ID + ":user/sim-agent is not authorized to perform: sts:AssumeRole on resource: " + roleARN}
-	target := s.estate.Account(m[1])
+	target := s.account(m[1])
 	if target == nil || (target.ExternalID != "" && req.Form.Get("ExternalId") != target.ExternalID) {
 		writeError(w, req, denied)
 		return

@@ -20,9 +20,15 @@ func serve(t *testing.T, e *awssim.Estate, account string) aws.Config {
 	t.Helper()
 	ts := awssim.NewServer(e).Start()
 	t.Cleanup(ts.Close)
+	return serveConfig(ts.URL, account)
+}
+
+// serveConfig is the SDK settings that reach a simulator at url as
+// account's base credentials, with no retries.
+func serveConfig(url, account string) aws.Config {
 	return aws.Config{
 		Region:       "eu-west-1",
-		BaseEndpoint: aws.String(ts.URL),
+		BaseEndpoint: aws.String(url),
 		Credentials:  credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor(account), "sim-secret", ""),
 		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
 	}
