@@ -40,12 +40,12 @@ func TestAccountsAreEnteredByAssumeRole(t *testing.T) {
 	}
 	want := map[string]finding.Status{"111111111111": finding.Pass, "222222222222": finding.Fail}
 	for acct, status := range want {
-		f := rec.one(t, checkRootMFA, "arn:aws:iam::"+acct+":root")
+		f := rec.One(t, checkRootMFA, "arn:aws:iam::"+acct+":root")
 		if f.Account != acct || f.Status != status {
 			t.Errorf("root_mfa of %s: got %s in account %s, want %s", acct, f.Status, f.Account, status)
 		}
 	}
-	for _, f := range rec.of(checkGuardDuty, "") {
+	for _, f := range rec.Of(checkGuardDuty, "") {
 		if f.Account == "222222222222" && f.Status != finding.Pass {
 			t.Errorf("guardduty of 222222222222: got %s, want pass from its own detector", f.Status)
 		}
@@ -86,7 +86,7 @@ func TestDeniedAccountIsNotAssessedAlone(t *testing.T) {
 			}
 			rec := collect(t, c)
 			var denied int
-			for _, f := range rec.findings {
+			for _, f := range rec.Findings {
 				if f.Account != "222222222222" {
 					continue
 				}
@@ -99,7 +99,7 @@ func TestDeniedAccountIsNotAssessedAlone(t *testing.T) {
 			if want := len(Checks()) - 1; denied != want {
 				t.Errorf("%d findings for the denied account, want %d (every check but location)", denied, want)
 			}
-			if f := rec.one(t, checkRootMFA, rootARN); f.Account != "111111111111" || f.Status != finding.Pass {
+			if f := rec.One(t, checkRootMFA, rootARN); f.Account != "111111111111" || f.Status != finding.Pass {
 				t.Errorf("the other account: got %s in %s, want pass in 111111111111", f.Status, f.Account)
 			}
 		})
@@ -109,10 +109,10 @@ func TestDeniedAccountIsNotAssessedAlone(t *testing.T) {
 func TestAccountIDNotMatchingCredentialsIsNotAssessed(t *testing.T) {
 	c, _ := startSim(t, testEstate(), func(c *Config) { c.Accounts = []Account{{ID: "333333333333"}} })
 	rec := collect(t, c)
-	if len(rec.findings) == 0 {
+	if len(rec.Findings) == 0 {
 		t.Fatal("no findings")
 	}
-	for _, f := range rec.findings {
+	for _, f := range rec.Findings {
 		if f.Account != "333333333333" || f.Status != finding.NotAssessed {
 			t.Errorf("%s: got %s in %s, want not_assessed in 333333333333", f.Check, f.Status, f.Account)
 		}
@@ -157,7 +157,7 @@ func TestNoSecretsInFindings(t *testing.T) {
 	blob, err := json.Marshal(struct {
 		F []finding.Finding
 		C []finding.Coverage
-	}{rec.findings, rec.coverage})
+	}{rec.Findings, rec.Covered})
 	if err != nil {
 		t.Fatal(err)
 	}

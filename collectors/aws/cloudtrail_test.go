@@ -210,19 +210,19 @@ func TestCloudTrailMultiRegionTrailCoversOtherRegions(t *testing.T) {
 	c, _ := startSim(t, e, nil)
 	rec := collect(t, c)
 
-	for _, f := range rec.of(checkTrailMultiRegion, "") {
+	for _, f := range rec.Of(checkTrailMultiRegion, "") {
 		if f.Status != finding.Pass || f.Resource != "arn:aws:cloudtrail:"+f.Region+":111111111111:trails" {
 			t.Errorf("multi_region in %s: got %s on %s, want pass on the region's trails", f.Region, f.Status, f.Resource)
 		}
 	}
-	if got := len(rec.of(checkTrailMultiRegion, "")); got != 2 {
+	if got := len(rec.Of(checkTrailMultiRegion, "")); got != 2 {
 		t.Errorf("%d multi_region findings, want one per region", got)
 	}
 	for _, check := range []string{checkTrailLogValidation, checkTrailKMS} {
-		if f := rec.one(t, check, mainTrailARN); f.Region != "eu-west-1" {
+		if f := rec.One(t, check, mainTrailARN); f.Region != "eu-west-1" {
 			t.Errorf("%s judged in %s, want the home region eu-west-1", check, f.Region)
 		}
-		if f := rec.one(t, check, "*"); f.Region != "eu-central-1" || f.Status != finding.NotApplicable {
+		if f := rec.One(t, check, "*"); f.Region != "eu-central-1" || f.Status != finding.NotApplicable {
 			t.Errorf("%s in the shadow region: got %s in %s, want not_applicable in eu-central-1", check, f.Status, f.Region)
 		}
 	}
@@ -238,7 +238,7 @@ func TestCloudTrailStoppedShadowTrailFailsEveryRegion(t *testing.T) {
 	mainRegion(e).Trails = []awssim.Trail{stopped}
 	c, _ := startSim(t, e, nil)
 	rec := collect(t, c)
-	fs := rec.of(checkTrailMultiRegion, "")
+	fs := rec.Of(checkTrailMultiRegion, "")
 	if len(fs) != 2 {
 		t.Fatalf("%d multi_region findings, want 2", len(fs))
 	}

@@ -38,7 +38,7 @@ func TestCoverageNamesEachScopeOnceAndSaysWhyNot(t *testing.T) {
 	sim.Inject(awssim.Fault{Service: "rds", Kind: awssim.AccessDenied})
 	rec := collect(t, c)
 	seen := map[string]finding.Coverage{}
-	for _, cv := range rec.coverage {
+	for _, cv := range rec.Covered {
 		key := cv.Account + "/" + cv.Region + "/" + cv.Service
 		if _, dup := seen[key]; dup {
 			t.Errorf("coverage for %s recorded twice", key)

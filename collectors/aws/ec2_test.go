@@ -105,12 +105,12 @@ func TestEBSVolumesArePaged(t *testing.T) {
 		t.Errorf("DescribeVolumes called %d times, want 3 pages", calls)
 	}
 	fails := 0
-	for _, f := range rec.of(checkEBSVolumeEncrypted, "") {
+	for _, f := range rec.Of(checkEBSVolumeEncrypted, "") {
 		if f.Status == finding.Fail {
 			fails++
 		}
 	}
-	if got := len(rec.of(checkEBSVolumeEncrypted, "")); got != n {
+	if got := len(rec.Of(checkEBSVolumeEncrypted, "")); got != n {
 		t.Errorf("%d volume findings, want %d", got, n)
 	}
 	if want := (n + 3) / 4; fails != want {
@@ -185,11 +185,11 @@ func TestSecurityGroupsArePaged(t *testing.T) {
 	if calls := sim.Calls("ec2", "DescribeSecurityGroups"); calls != 2 {
 		t.Errorf("DescribeSecurityGroups called %d times, want 2 pages", calls)
 	}
-	if got := len(rec.of(checkSGAdminPorts, "")); got != n {
+	if got := len(rec.Of(checkSGAdminPorts, "")); got != n {
 		t.Errorf("%d admin-port findings, want %d", got, n)
 	}
 	last := fmt.Sprintf("arn:aws:ec2:eu-west-1:111111111111:security-group/sg-%017x", n-1)
-	if f := rec.one(t, checkSGAdminPorts, last); f.Status != finding.Fail {
+	if f := rec.One(t, checkSGAdminPorts, last); f.Status != finding.Fail {
 		t.Errorf("open group on the second page = %s, want fail", f.Status)
 	}
 }
@@ -225,7 +225,7 @@ func TestVPCFlowLogsArePaged(t *testing.T) {
 		t.Errorf("DescribeVpcs called %d times, want 3 pages", calls)
 	}
 	count := map[finding.Status]int{}
-	for _, f := range rec.of(checkVPCFlowLogs, "") {
+	for _, f := range rec.Of(checkVPCFlowLogs, "") {
 		count[f.Status]++
 	}
 	decided := n - vpcPageSize

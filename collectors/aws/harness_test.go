@@ -4,61 +4,20 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/eucs-agent/eucs-agent/internal/finding"
+	"github.com/eucs-agent/eucs-agent/internal/finding/findingtest"
 	"github.com/eucs-agent/eucs-agent/internal/sim/awssim"
 )
 
-// recorder is a finding.Sink that keeps everything, for assertions.
-type recorder struct {
-	mu       sync.Mutex
-	findings []finding.Finding
-	coverage []finding.Coverage
-}
-
-func (r *recorder) Finding(_ context.Context, f finding.Finding) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.findings = append(r.findings, f)
-	return nil
-}
-
-func (r *recorder) Coverage(_ context.Context, c finding.Coverage) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.coverage = append(r.coverage, c)
-	return nil
-}
-
-// of returns the findings of check on resource ("" for any resource).
-func (r *recorder) of(check, resource string) []finding.Finding {
-	var out []finding.Finding
-	for _, f := range r.findings {
-		if f.Check == check && (resource == "" || f.Resource == resource) {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// one returns the single finding of check on resource, failing the test
-// when there is not exactly one.
-func (r *recorder) one(t *testing.T, check, resource string) finding.Finding {
-	t.Helper()
-	fs := r.of(check, resource)
-	if len(fs) != 1 {
-		t.Fatalf("want exactly one %s finding on %q, got %d: %+v", check, resource, len(fs), fs)
-	}
-	return fs[0]
-}
+// recorder is the shared findingtest sink.
+type recorder = findingtest.Recorder
 
 // testEstate is a one-account, one-region estate for tests to fill in.
 func testEstate() *awssim.Estate {
@@ -121,7 +80,7 @@ func collect(t *testing.T, c *Collector) *recorder {
 	if err := c.Collect(context.Background(), rec); err != nil {
 		t.Fatalf("Collect: %v", err)
 	}
-	for _, f := range rec.findings {
+	for _, f := range rec.Findings {
 		if err := f.Validate(); err != nil {
 			t.Errorf("invalid finding: %v", err)
 		}
@@ -165,7 +124,7 @@ func runSimCases(t *testing.T, cases []simCase) {
 			for _, f := range tc.faults {
 				sim.Inject(f)
 			}
-			f := collect(t, c).one(t, tc.check, tc.resource)
+			f := collect(t, c).One(t, tc.check, tc.resource)
 			if f.Status != tc.status || f.Reason != tc.reason {
 				t.Errorf("got %s/%q (%s), want %s/%q", f.Status, f.Reason, f.Detail, tc.status, tc.reason)
 			}
@@ -173,43 +132,12 @@ func runSimCases(t *testing.T, cases []simCase) {
 				t.Errorf("detail %q does not mention %q", f.Detail, tc.detail)
 			}
 			for k, want := range tc.observed {
-				if got, ok := f.Observed[k]; !ok || !holds(got, want) {
+				if got, ok := f.Observed[k]; !ok || !findingtest.Holds(got, want) {
 					t.Errorf("observed[%q] = %#v, want %#v (observed %v)", k, got, want, f.Observed)
 				}
 			}
 		})
 	}
-}
-
-// holds reports whether got has everything want has: maps may carry more
-// keys than want names, slices must match element by element, and other
-// values must be equal.
-func holds(got, want any) bool {
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			return false
-		}
-		for k, wv := range w {
-			if gv, ok := g[k]; !ok || !holds(gv, wv) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			return false
-		}
-		for i := range w {
-			if !holds(g[i], w[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	return reflect.DeepEqual(got, want)
 }
 
 // mainRegion is the one region of testEstate's account.

@@ -167,13 +167,13 @@ func TestIAMUserMFA(t *testing.T) {
 		c, sim := startSim(t, e, nil)
 		sim.Inject(awssim.Fault{Service: "iam", Action: "GetLoginProfile", Resource: "alice", Kind: awssim.Throttle})
 		rec := collect(t, c)
-		if f := rec.one(t, checkUserMFA, aliceARN); f.Status != finding.NotAssessed || f.Reason != finding.Throttled {
+		if f := rec.One(t, checkUserMFA, aliceARN); f.Status != finding.NotAssessed || f.Reason != finding.Throttled {
 			t.Errorf("alice: got %s/%s, want not_assessed/throttled", f.Status, f.Reason)
 		}
-		if f := rec.one(t, checkUserMFA, "arn:aws:iam::111111111111:user/bob"); f.Status != finding.Pass {
+		if f := rec.One(t, checkUserMFA, "arn:aws:iam::111111111111:user/bob"); f.Status != finding.Pass {
 			t.Errorf("bob: got %s, want pass", f.Status)
 		}
-		if fs := rec.of(checkUserMFA, "*"); len(fs) != 0 {
+		if fs := rec.Of(checkUserMFA, "*"); len(fs) != 0 {
 			t.Errorf("want no scope-wide user_mfa finding, got %+v", fs)
 		}
 	})
@@ -254,10 +254,10 @@ func TestIAMAccessKeyAge(t *testing.T) {
 		c, sim := startSim(t, e, nil)
 		sim.Inject(awssim.Fault{Service: "iam", Action: "ListAccessKeys", Kind: awssim.ServerError})
 		rec := collect(t, c)
-		if fs := rec.of(checkAccessKeyAge, "*"); len(fs) != 0 {
+		if fs := rec.Of(checkAccessKeyAge, "*"); len(fs) != 0 {
 			t.Errorf("want no scope-wide not_applicable, got %+v", fs)
 		}
-		if f := rec.one(t, checkAccessKeyAge, aliceARN); f.Reason != finding.APIError {
+		if f := rec.One(t, checkAccessKeyAge, aliceARN); f.Reason != finding.APIError {
 			t.Errorf("got reason %q, want api_error", f.Reason)
 		}
 	})
@@ -371,16 +371,16 @@ func TestIAMUsersArePaged(t *testing.T) {
 		t.Errorf("ListUsers called %d times, want 2 pages", got)
 	}
 	count := map[finding.Status]int{}
-	for _, f := range rec.of(checkUserMFA, "") {
+	for _, f := range rec.Of(checkUserMFA, "") {
 		count[f.Status]++
 	}
 	if count[finding.Pass] != n/2 || count[finding.Fail] != n/2 {
 		t.Errorf("user_mfa verdicts %v, want %d pass and %d fail", count, n/2, n/2)
 	}
-	if got := len(rec.of(checkAccessKeyAge, "")); got != n {
+	if got := len(rec.Of(checkAccessKeyAge, "")); got != n {
 		t.Errorf("%d access_key_age findings, want %d", got, n)
 	}
-	if f := rec.one(t, checkUserMFA, "arn:aws:iam::111111111111:user/user1499"); f.Status != finding.Fail {
+	if f := rec.One(t, checkUserMFA, "arn:aws:iam::111111111111:user/user1499"); f.Status != finding.Fail {
 		t.Errorf("last user on the last page: got %s, want fail", f.Status)
 	}
 }

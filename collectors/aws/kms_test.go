@@ -147,7 +147,7 @@ func TestKMSKeysArePaged(t *testing.T) {
 		t.Errorf("ListKeys called %d times, want 2 pages", got)
 	}
 	count := map[finding.Status]int{}
-	for _, f := range rec.of(checkKeyRotation, "") {
+	for _, f := range rec.Of(checkKeyRotation, "") {
 		count[f.Status]++
 	}
 	if count[finding.Pass] != 1000 || count[finding.Fail] != 200 {

@@ -43,20 +43,6 @@ func orgTestEstate(n int) *awssim.Estate {
 
 func member(i int) string { return fmt.Sprintf("%012d", 200000000000+i) }
 
-// assessed lists the accounts the recorder has findings for, sorted.
-func (r *recorder) assessed() []string {
-	seen := map[string]bool{}
-	for _, f := range r.findings {
-		seen[f.Account] = true
-	}
-	var out []string
-	for a := range seen {
-		out = append(out, a)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // logBuffer is a concurrency-safe log sink for asserting on log lines.
 type logBuffer struct {
 	mu  sync.Mutex
@@ -96,20 +82,20 @@ func TestOrganizationAccountsAreDiscoveredAndEntered(t *testing.T) {
 		}
 	}
 	slices.Sort(want)
-	if got := rec.assessed(); !slices.Equal(got, want) {
+	if got := rec.Accounts(); !slices.Equal(got, want) {
 		t.Errorf("assessed %d accounts %v, want the %d active ones", len(got), got, len(want))
 	}
 	if got := sim.Calls("sts", "AssumeRole"); got != int64(len(want)) {
 		t.Errorf("AssumeRole called %d times, want once per active account (%d), the management account's included", got, len(want))
 	}
-	for _, f := range rec.findings {
+	for _, f := range rec.Findings {
 		if f.Status == finding.NotAssessed {
 			t.Errorf("%s in %s not assessed: %s", f.Check, f.Account, f.Detail)
 		}
 	}
 
 	var suspended []finding.Coverage
-	for _, cv := range rec.coverage {
+	for _, cv := range rec.Covered {
 		if cv.Account == member(1) {
 			suspended = append(suspended, cv)
 		}
@@ -148,7 +134,7 @@ func TestOrganizationIncludeAndExclude(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c, _ := startSim(t, orgTestEstate(14), withOrganization(tc.org))
-			got := collect(t, c).assessed()
+			got := collect(t, c).Accounts()
 			slices.Sort(tc.want)
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("assessed %v, want %v", got, tc.want)
@@ -161,13 +147,13 @@ func TestOneMemberRefusingTheRoleLeavesTheOthersAssessed(t *testing.T) {
 	c, sim := startSim(t, orgTestEstate(4), withOrganization(Organization{RoleName: "eucs-audit"}))
 	sim.Inject(awssim.Fault{Service: "sts", Action: "AssumeRole", Resource: member(2), Kind: awssim.AccessDenied})
 	rec := collect(t, c)
-	for _, f := range rec.findings {
+	for _, f := range rec.Findings {
 		denied := f.Account == member(2)
 		if denied != (f.Status == finding.NotAssessed && f.Reason == finding.AccessDenied && f.Resource == "*") {
 			t.Errorf("%s in %s: %s/%s on %q", f.Check, f.Account, f.Status, f.Reason, f.Resource)
 		}
 	}
-	if got := rec.assessed(); !slices.Equal(got, []string{"111111111111", member(0), member(2), member(3)}) {
+	if got := rec.Accounts(); !slices.Equal(got, []string{"111111111111", member(0), member(2), member(3)}) {
 		t.Errorf("accounts with findings %v", got)
 	}
 }
@@ -177,10 +163,10 @@ func TestOrganizationThatCannotBeListedLeavesTheRunNotAssessed(t *testing.T) {
 	// As when the credentials are not the management account's.
 	sim.Inject(awssim.Fault{Service: "organizations", Action: "ListAccounts", Kind: awssim.AccessDenied})
 	rec := collect(t, c)
-	if len(rec.findings) == 0 {
+	if len(rec.Findings) == 0 {
 		t.Fatal("no findings: the run would seal nothing and say nothing")
 	}
-	for _, f := range rec.findings {
+	for _, f := range rec.Findings {
 		if f.Account != "unknown" || f.Status != finding.NotAssessed || f.Reason != finding.AccessDenied ||
 			!strings.Contains(f.Detail, "list the organization's accounts") {
 			t.Errorf("%s: %s/%s in %s (%s)", f.Check, f.Status, f.Reason, f.Account, f.Detail)
@@ -198,15 +184,15 @@ func TestShardsPartitionTheOrganization(t *testing.T) {
 			c.Shard = &collectors.Shard{Index: i, Count: replicas}
 		})
 		rec := collect(t, c)
-		for _, a := range rec.assessed() {
+		for _, a := range rec.Accounts() {
 			owner[a]++
 		}
-		for _, cv := range rec.coverage {
+		for _, cv := range rec.Covered {
 			if cv.Service == "organizations" {
 				owner[cv.Account]++ // the suspended account is reported by its owner only
 			}
 		}
-		total += len(rec.assessed())
+		total += len(rec.Accounts())
 	}
 	if len(owner) != 21 {
 		t.Errorf("the replicas together saw %d accounts, want all 21", len(owner))
@@ -235,7 +221,7 @@ func TestShardsPartitionConfiguredAccounts(t *testing.T) {
 			c.Accounts = accounts
 			c.Shard = &collectors.Shard{Index: i, Count: 2}
 		})
-		for _, a := range collect(t, c).assessed() {
+		for _, a := range collect(t, c).Accounts() {
 			seen[a]++
 		}
 	}
@@ -284,7 +270,7 @@ func TestConcurrencyHoldsWithHundredsOfAccounts(t *testing.T) {
 	if want := (accounts - 1) * len(c.scanners); ran != want { // one account is suspended; one region each
 		t.Errorf("%d scopes ran, want %d", ran, want)
 	}
-	if got := len(rec.assessed()); got != accounts-1 {
+	if got := len(rec.Accounts()); got != accounts-1 {
 		t.Errorf("%d accounts assessed, want %d", got, accounts-1)
 	}
 	c.limits.mu.Lock()

@@ -162,7 +162,7 @@ func TestRDSInstancesArePaged(t *testing.T) {
 		t.Errorf("DescribeDBInstances called %d times, want 2 pages", got)
 	}
 	count := map[finding.Status]int{}
-	for _, f := range rec.of(checkRDSEncrypted, "") {
+	for _, f := range rec.Of(checkRDSEncrypted, "") {
 		count[f.Status]++
 	}
 	if count[finding.Pass] != 50 || count[finding.Fail] != 100 {

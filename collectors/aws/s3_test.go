@@ -166,11 +166,11 @@ func TestS3FailureStaysWithItsBucketAndCheck(t *testing.T) {
 	for key, status := range want {
 		var check, bucket string
 		fmt.Sscan(key, &check, &bucket)
-		if f := rec.one(t, check, "arn:aws:s3:::"+bucket); f.Status != status {
+		if f := rec.One(t, check, "arn:aws:s3:::"+bucket); f.Status != status {
 			t.Errorf("%s on %s = %s (%s), want %s", check, bucket, f.Status, f.Detail, status)
 		}
 	}
-	if n := len(rec.of(checkS3Encryption, "*")); n != 0 {
+	if n := len(rec.Of(checkS3Encryption, "*")); n != 0 {
 		t.Errorf("one bucket's failure marked the whole account: %d findings on *", n)
 	}
 }
@@ -186,10 +186,10 @@ func TestS3BucketsAreAskedInTheirRegion(t *testing.T) {
 	sim.Inject(awssim.Fault{Region: "eu-central-1", Service: "s3", Action: "GetBucketVersioning", Kind: awssim.AccessDenied})
 	rec := collect(t, c)
 
-	if f := rec.one(t, checkS3Versioning, "arn:aws:s3:::central-data"); f.Status != finding.NotAssessed || f.Region != "eu-central-1" {
+	if f := rec.One(t, checkS3Versioning, "arn:aws:s3:::central-data"); f.Status != finding.NotAssessed || f.Region != "eu-central-1" {
 		t.Errorf("central-data versioning = %s in %s, want not_assessed in eu-central-1", f.Status, f.Region)
 	}
-	if f := rec.one(t, checkS3Versioning, "arn:aws:s3:::west-data"); f.Status != finding.Pass || f.Region != "eu-west-1" {
+	if f := rec.One(t, checkS3Versioning, "arn:aws:s3:::west-data"); f.Status != finding.Pass || f.Region != "eu-west-1" {
 		t.Errorf("west-data versioning = %s in %s, want pass in eu-west-1", f.Status, f.Region)
 	}
 	if n := sim.Calls("s3", "GetBucketLocation"); n != 0 {
@@ -241,7 +241,7 @@ func TestS3BucketRegionFallsBackToGetBucketLocation(t *testing.T) {
 			rec := collect(t, c)
 
 			for _, check := range []string{checkS3Encryption, checkS3PublicAccess, checkS3TLSOnly, checkS3Versioning} {
-				f := rec.one(t, check, "arn:aws:s3:::virginia-data")
+				f := rec.One(t, check, "arn:aws:s3:::virginia-data")
 				if f.Status != tt.wantStatus || f.Reason != tt.wantReason {
 					t.Errorf("%s = %s/%q (%s), want %s/%q", check, f.Status, f.Reason, f.Detail, tt.wantStatus, tt.wantReason)
 				}
@@ -249,7 +249,7 @@ func TestS3BucketRegionFallsBackToGetBucketLocation(t *testing.T) {
 			if n := sim.Calls("s3", "GetBucketLocation"); n != 1 {
 				t.Errorf("GetBucketLocation called %d times, want once", n)
 			}
-			loc := rec.of(LocationCheck, "arn:aws:s3:::virginia-data")
+			loc := rec.Of(LocationCheck, "arn:aws:s3:::virginia-data")
 			if tt.wantStatus == finding.Pass && (len(loc) != 1 || loc[0].Status != finding.Fail || loc[0].Region != "us-east-1") {
 				t.Errorf("location findings = %+v, want one fail in us-east-1", loc)
 			}
@@ -274,12 +274,12 @@ func TestS3BucketsArePaged(t *testing.T) {
 		t.Errorf("ListBuckets called %d times, want 2 pages", n)
 	}
 	for _, check := range []string{checkS3Encryption, checkS3PublicAccess, checkS3TLSOnly, checkS3Versioning} {
-		if n := len(rec.of(check, "")); n != s3PageSize+3 {
+		if n := len(rec.Of(check, "")); n != s3PageSize+3 {
 			t.Errorf("%s: %d findings, want one per bucket (%d)", check, n, s3PageSize+3)
 		}
 	}
 	fails := 0
-	for _, f := range rec.of(checkS3Versioning, "") {
+	for _, f := range rec.Of(checkS3Versioning, "") {
 		if f.Status == finding.Fail {
 			fails++
 		}

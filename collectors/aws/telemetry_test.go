@@ -90,7 +90,7 @@ func TestCountCallsSeesEveryAttemptAndThrottlingPerService(t *testing.T) {
 		scopes = append(scopes, attrs["account"]+"/"+attrs["region"]+"/"+attrs["service"])
 	}
 	var want []string
-	for _, cv := range rec.coverage {
+	for _, cv := range rec.Covered {
 		want = append(want, cv.Account+"/"+cv.Region+"/"+cv.Service)
 	}
 	slices.Sort(scopes)

@@ -39,18 +39,6 @@ func threeSubscriptions() *azuresim.Estate {
 	return e
 }
 
-// accounts returns the subscriptions findings were emitted for, sorted.
-func (r *recorder) accounts() []string {
-	var out []string
-	for _, f := range r.findings {
-		if !slices.Contains(out, f.Account) {
-			out = append(out, f.Account)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestSubscriptionDiscovery(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -111,7 +99,7 @@ func TestSubscriptionDiscovery(t *testing.T) {
 			c, sim := startSim(t, e, tc.config)
 			sim.PageSize = 2
 			rec := collect(t, c)
-			if got := rec.accounts(); !slices.Equal(got, tc.want) {
+			if got := rec.Accounts(); !slices.Equal(got, tc.want) {
 				t.Errorf("assessed %v, want %v", got, tc.want)
 			}
 			for op, want := range tc.calls {
@@ -121,7 +109,7 @@ func TestSubscriptionDiscovery(t *testing.T) {
 				}
 			}
 			if slices.Contains(tc.want, sub2) {
-				if f := rec.one(t, checkStorageSecureTransfer, strings.Replace(resID("Microsoft.Storage/storageAccounts", "stgood"), sub1, sub2, 1)); f.Status != finding.Fail || f.Account != sub2 {
+				if f := rec.One(t, checkStorageSecureTransfer, strings.Replace(resID("Microsoft.Storage/storageAccounts", "stgood"), sub1, sub2, 1)); f.Status != finding.Fail || f.Account != sub2 {
 					t.Errorf("sub2's own account: got %s in %s, want fail in %s", f.Status, f.Account, sub2)
 				}
 			}
@@ -179,7 +167,7 @@ func TestFailingSubscriptionIsNotAssessedAlone(t *testing.T) {
 			}
 			rec := collect(t, c)
 			failing := 0
-			for _, f := range rec.findings {
+			for _, f := range rec.Findings {
 				if f.Account != tc.failing {
 					if f.Status == finding.NotAssessed {
 						t.Errorf("%s in %s, a healthy subscription: not assessed (%s)", f.Check, f.Account, f.Detail)
@@ -198,7 +186,7 @@ func TestFailingSubscriptionIsNotAssessedAlone(t *testing.T) {
 			if want := len(Checks()) - 1; failing != want {
 				t.Errorf("%d findings for %s, want %d (every check but location)", failing, tc.failing, want)
 			}
-			if f := rec.one(t, checkStorageSecureTransfer, resID("Microsoft.Storage/storageAccounts", "stgood")); f.Status != finding.Pass {
+			if f := rec.One(t, checkStorageSecureTransfer, resID("Microsoft.Storage/storageAccounts", "stgood")); f.Status != finding.Pass {
 				t.Errorf("the healthy subscription: got %s, want pass", f.Status)
 			}
 		})
@@ -259,10 +247,10 @@ func TestFailedDiscoveryIsNotAssessed(t *testing.T) {
 				sim.Inject(*tc.fault)
 			}
 			rec := collect(t, c)
-			if want := len(Checks()) - 1; len(rec.findings) != want {
-				t.Errorf("%d findings, want %d (every check but location)", len(rec.findings), want)
+			if want := len(Checks()) - 1; len(rec.Findings) != want {
+				t.Errorf("%d findings, want %d (every check but location)", len(rec.Findings), want)
 			}
-			for _, f := range rec.findings {
+			for _, f := range rec.Findings {
 				if f.Account != UnknownSubscription || f.Status != finding.NotAssessed || f.Reason != tc.reason {
 					t.Errorf("%s: got %s/%s in %s, want not_assessed/%s in %s", f.Check, f.Status, f.Reason, f.Account, tc.reason, UnknownSubscription)
 				}
@@ -270,7 +258,7 @@ func TestFailedDiscoveryIsNotAssessed(t *testing.T) {
 					t.Errorf("%s: detail %q does not mention %q", f.Check, f.Detail, tc.detail)
 				}
 			}
-			for _, cov := range rec.coverage {
+			for _, cov := range rec.Covered {
 				if cov.Status != finding.NotCovered || cov.Account != UnknownSubscription {
 					t.Errorf("coverage %+v, want not_assessed for %s", cov, UnknownSubscription)
 				}
@@ -299,25 +287,25 @@ func TestLocationCheck(t *testing.T) {
 			resID("Microsoft.Network/networkSecurityGroups", "nsg-web"): finding.Pass,
 			resID("Microsoft.Compute/disks", "disk-os"):                 finding.Pass,
 		} {
-			f := rec.one(t, LocationCheck, resource)
+			f := rec.One(t, LocationCheck, resource)
 			if f.Status != want {
 				t.Errorf("%s: got %s (%s), want %s", resource, f.Status, f.Detail, want)
 			}
 		}
-		f := rec.one(t, LocationCheck, resID("Microsoft.Compute/disks", "disk-us"))
+		f := rec.One(t, LocationCheck, resID("Microsoft.Compute/disks", "disk-us"))
 		if f.Region != "eastus" || f.Observed["location"] != "eastus" || f.Service != "compute" {
 			t.Errorf("display-name location: got region %q, observed %v, service %q; want eastus from compute", f.Region, f.Observed, f.Service)
 		}
 		if want := "resource is in eastus, outside the allowed regions westeurope, germanywestcentral"; f.Detail != want {
 			t.Errorf("detail %q, want %q", f.Detail, want)
 		}
-		if n := len(rec.of(LocationCheck, "")); n != 7 {
+		if n := len(rec.Of(LocationCheck, "")); n != 7 {
 			t.Errorf("%d location findings, want one per located resource (7)", n)
 		}
 	})
 	t.Run("no policy, no location findings", func(t *testing.T) {
 		c, _ := startSim(t, e, nil)
-		if n := len(collect(t, c).of(LocationCheck, "")); n != 0 {
+		if n := len(collect(t, c).Of(LocationCheck, "")); n != 0 {
 			t.Errorf("%d location findings without allowed regions, want none", n)
 		}
 	})
@@ -333,7 +321,7 @@ func TestNoSecretsInFindings(t *testing.T) {
 	blob, err := json.Marshal(struct {
 		F []finding.Finding
 		C []finding.Coverage
-	}{rec.findings, rec.coverage})
+	}{rec.Findings, rec.Covered})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,18 +360,18 @@ func TestDemoEstate(t *testing.T) {
 	rec := collect(t, c)
 	want := []string{azuresim.DemoPlatform, azuresim.DemoProduction, azuresim.DemoSandbox}
 	slices.Sort(want)
-	if got := rec.accounts(); !slices.Equal(got, want) {
+	if got := rec.Accounts(); !slices.Equal(got, want) {
 		t.Errorf("assessed %v, want %v", got, want)
 	}
 	statuses := map[finding.Status]int{}
-	for _, f := range rec.findings {
+	for _, f := range rec.Findings {
 		statuses[f.Status]++
 	}
 	if statuses[finding.Pass] == 0 || statuses[finding.Fail] == 0 || statuses[finding.NotAssessed] != 0 {
 		t.Errorf("statuses %v, want a mix of pass and fail and nothing unassessed", statuses)
 	}
 	var outside int
-	for _, f := range rec.of(LocationCheck, "") {
+	for _, f := range rec.Of(LocationCheck, "") {
 		if f.Status == finding.Fail {
 			outside++
 			if f.Region != "eastus" {
@@ -397,7 +385,7 @@ func TestDemoEstate(t *testing.T) {
 	// Every check has something to decide in the demo.
 	for _, check := range Checks() {
 		decided := false
-		for _, f := range rec.of(check, "") {
+		for _, f := range rec.Of(check, "") {
 			decided = decided || f.Status == finding.Pass || f.Status == finding.Fail
 		}
 		if !decided {
@@ -473,12 +461,12 @@ func TestDemoAsTheAgentRunsIt(t *testing.T) {
 	sim.Inject(azuresim.Fault{Subscription: azuresim.DemoProduction, Operation: "TransparentDataEncryptions_Get", Resource: "reports",
 		Kind: azuresim.Throttle, RetryAfter: 20 * time.Millisecond})
 	rec := collect(t, c)
-	f := rec.one(t, checkDefenderPlan, "*")
+	f := rec.One(t, checkDefenderPlan, "*")
 	if f.Account != azuresim.DemoSandbox || f.Reason != finding.AccessDenied {
 		t.Errorf("sandbox Defender: got %s/%s in %s", f.Status, f.Reason, f.Account)
 	}
 	reports := "/subscriptions/" + azuresim.DemoProduction + "/resourceGroups/rg-prod-westeurope/providers/Microsoft.Sql/servers/sql-demo-orders/databases/reports"
-	if f := rec.one(t, checkSQLTDE, reports); f.Reason != finding.Throttled {
+	if f := rec.One(t, checkSQLTDE, reports); f.Reason != finding.Throttled {
 		t.Errorf("throttled TDE read: got %s/%s", f.Status, f.Reason)
 	}
 	if n := sim.Calls("sql", "TransparentDataEncryptions_Get"); n != 5 {

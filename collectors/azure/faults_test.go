@@ -86,7 +86,7 @@ func TestFailedListingLeavesEveryCheckOfTheScopeNotAssessed(t *testing.T) {
 				}
 				for _, check := range want {
 					var scoped []finding.Finding
-					for _, got := range rec.of(check, "*") {
+					for _, got := range rec.Of(check, "*") {
 						if got.Service == sc.service {
 							scoped = append(scoped, got)
 						}
@@ -98,7 +98,7 @@ func TestFailedListingLeavesEveryCheckOfTheScopeNotAssessed(t *testing.T) {
 						t.Errorf("%s: got %s/%s in %s/%s (%s), want not_assessed/%s", check, got.Status, got.Reason, got.Account, got.Region, got.Detail, k.reason)
 					}
 				}
-				for _, cov := range rec.coverage {
+				for _, cov := range rec.Covered {
 					wantStatus := finding.Assessed
 					if cov.Service == sc.service {
 						wantStatus = finding.NotCovered
@@ -109,8 +109,8 @@ func TestFailedListingLeavesEveryCheckOfTheScopeNotAssessed(t *testing.T) {
 						t.Errorf("coverage of %s: %s (%s), want %s", cov.Service, cov.Status, cov.Detail, wantStatus)
 					}
 				}
-				if len(rec.coverage) != len(scanners()) {
-					t.Errorf("%d coverage records, want one per scanner (%d)", len(rec.coverage), len(scanners()))
+				if len(rec.Covered) != len(scanners()) {
+					t.Errorf("%d coverage records, want one per scanner (%d)", len(rec.Covered), len(scanners()))
 				}
 			})
 		}
@@ -122,7 +122,7 @@ func TestThrottledCallIsRetriedAfterRetryAfter(t *testing.T) {
 	sim.Inject(azuresim.Fault{Service: "storage", Operation: "StorageAccounts_List", Kind: azuresim.Throttle,
 		RetryAfter: 20 * time.Millisecond, Times: 1})
 	rec := collect(t, c)
-	if f := rec.one(t, checkStorageSecureTransfer, resID("Microsoft.Storage/storageAccounts", "stgood")); f.Status != finding.Pass {
+	if f := rec.One(t, checkStorageSecureTransfer, resID("Microsoft.Storage/storageAccounts", "stgood")); f.Status != finding.Pass {
 		t.Errorf("after one throttled answer: got %s (%s), want pass", f.Status, f.Detail)
 	}
 	if n := sim.Calls("storage", "StorageAccounts_List"); n != 2 {
@@ -142,7 +142,7 @@ func TestPagingFollowsNextLink(t *testing.T) {
 	c, sim := startSim(t, e, nil)
 	sim.PageSize = 3
 	rec := collect(t, c)
-	if got := len(rec.of(checkStorageSecureTransfer, "")); got != 7 {
+	if got := len(rec.Of(checkStorageSecureTransfer, "")); got != 7 {
 		t.Errorf("%d secure_transfer findings, want one per account (7)", got)
 	}
 	if n := sim.Calls("storage", "StorageAccounts_List"); n != 3 {
@@ -153,7 +153,7 @@ func TestPagingFollowsNextLink(t *testing.T) {
 func TestErrorDetailIsShortAndKeepsARMsMessage(t *testing.T) {
 	c, sim := startSim(t, richEstate(), nil)
 	sim.Inject(azuresim.Fault{Service: "defender", Kind: azuresim.AccessDenied})
-	f := collect(t, c).one(t, checkDefenderPlan, "*")
+	f := collect(t, c).One(t, checkDefenderPlan, "*")
 	want := "list Defender for Cloud plans of " + sub1 + ": HTTP 403 AuthorizationFailed: The client '00000000-0000-0000-0000-0000000c11e7' with object id '00000000-0000-0000-0000-0000000c11e7' does not have authorization to perform action 'Microsoft.Security/pricings/read' over scope '/subscriptions/" + sub1 + "' or the scope is invalid. If access was recently granted, please refresh your credentials."
 	if f.Detail != want {
 		t.Errorf("detail:\n got %q\nwant %q", f.Detail, want)

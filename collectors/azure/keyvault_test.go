@@ -91,10 +91,10 @@ func TestKeysOfEveryVaultAreListed(t *testing.T) {
 	c, sim := startSim(t, e, nil)
 	sim.PageSize = 1
 	rec := collect(t, c)
-	if got := len(rec.of(checkVaultKeyExpiry, "")); got != 12 {
+	if got := len(rec.Of(checkVaultKeyExpiry, "")); got != 12 {
 		t.Errorf("%d key_expiry findings, want two per vault (12)", got)
 	}
-	if got := len(rec.of(checkVaultSoftDelete, "")); got != 6 {
+	if got := len(rec.Of(checkVaultSoftDelete, "")); got != 6 {
 		t.Errorf("%d soft_delete findings, want one per vault (6)", got)
 	}
 }

@@ -86,7 +86,7 @@ func TestSQLChecks(t *testing.T) {
 			e := testEstate()
 			c.setup(e)
 			col, _ := startSim(t, e, nil)
-			if got := collect(t, col).of(c.check, c.resource); len(got) != 0 {
+			if got := collect(t, col).Of(c.check, c.resource); len(got) != 0 {
 				t.Errorf("want no %s finding on %s, got %+v", c.check, c.resource, got)
 			}
 		})

@@ -63,7 +63,7 @@ func TestDisksArePagedAcrossScopes(t *testing.T) {
 	if n := sim.Calls("compute", "disks.aggregatedList"); n != 2 {
 		t.Errorf("disks.aggregatedList called %d times, want 2 pages", n)
 	}
-	if n := len(rec.of(checkDiskCMEK, "")); n != computePageSize+2 {
+	if n := len(rec.Of(checkDiskCMEK, "")); n != computePageSize+2 {
 		t.Errorf("%d disk findings, want %d: empty scopes must add none", n, computePageSize+2)
 	}
 }
@@ -140,7 +140,7 @@ func TestFirewallsArePaged(t *testing.T) {
 	if n := sim.Calls("compute", "firewalls.list"); n != 2 {
 		t.Errorf("firewalls.list called %d times, want 2 pages", n)
 	}
-	if n := len(rec.of(checkFirewallAdminPorts, "")); n != computePageSize+1 {
+	if n := len(rec.Of(checkFirewallAdminPorts, "")); n != computePageSize+1 {
 		t.Errorf("%d findings, want %d", n, computePageSize+1)
 	}
 }

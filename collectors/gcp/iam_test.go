@@ -70,10 +70,10 @@ func TestSystemManagedKeysAreNeverJudged(t *testing.T) {
 	withServiceAccount(gcpsim.ServiceAccountKey{ID: "k1", Created: daysAgo(5)})(e)
 	c, _ := startSim(t, e, nil)
 	rec := collect(t, c)
-	if fs := rec.of(checkSAKeyAge, testSA+"/keys/sys"); len(fs) != 0 {
+	if fs := rec.Of(checkSAKeyAge, testSA+"/keys/sys"); len(fs) != 0 {
 		t.Errorf("the system-managed key was judged: %+v", fs)
 	}
-	rec.one(t, checkSAKeyAge, testSAKey)
+	rec.One(t, checkSAKeyAge, testSAKey)
 }
 
 func TestServiceAccountsArePaged(t *testing.T) {
@@ -87,7 +87,7 @@ func TestServiceAccountsArePaged(t *testing.T) {
 	if n := sim.Calls("iam", "serviceAccounts.list"); n != 2 {
 		t.Errorf("serviceAccounts.list called %d times, want 2 pages", n)
 	}
-	if n := len(rec.of(checkSAUserManagedKeys, "")); n != serviceAccountPageSize+1 {
+	if n := len(rec.Of(checkSAUserManagedKeys, "")); n != serviceAccountPageSize+1 {
 		t.Errorf("%d findings, want %d", n, serviceAccountPageSize+1)
 	}
 }

@@ -82,13 +82,13 @@ func TestKMSFailureStaysWithItsLocation(t *testing.T) {
 	c, sim := startSim(t, e, nil)
 	sim.Inject(gcpsim.Fault{Service: "cloudkms", Method: "keyRings.list", Resource: "europe-west3", Kind: gcpsim.AccessDenied})
 	rec := collect(t, c)
-	if f := rec.one(t, checkKeyRotation, testKey); f.Status != finding.Pass {
+	if f := rec.One(t, checkKeyRotation, testKey); f.Status != finding.Pass {
 		t.Errorf("key in europe-west1 = %s, want pass", f.Status)
 	}
-	if f := rec.one(t, checkKeyRotation, "//cloudkms.googleapis.com/projects/test-project-1/locations/europe-west3"); f.Reason != finding.AccessDenied {
+	if f := rec.One(t, checkKeyRotation, "//cloudkms.googleapis.com/projects/test-project-1/locations/europe-west3"); f.Reason != finding.AccessDenied {
 		t.Errorf("europe-west3 = %s/%s, want not_assessed/access_denied", f.Status, f.Reason)
 	}
-	if n := len(rec.of(checkKeyRotation, "*")); n != 0 {
+	if n := len(rec.Of(checkKeyRotation, "*")); n != 0 {
 		t.Errorf("one location's failure marked the whole project: %d findings on *", n)
 	}
 }
@@ -105,7 +105,7 @@ func TestKMSAsksOnlyTheConfiguredLocations(t *testing.T) {
 	if n := sim.Calls("cloudkms", "keyRings.list"); n != 2 {
 		t.Errorf("keyRings.list called %d times, want once per configured location (2)", n)
 	}
-	rec.one(t, checkKeyRotation, testKey)
+	rec.One(t, checkKeyRotation, testKey)
 }
 
 func TestKMSWithoutKeysAfterAFailureIsNotApplicableNowhere(t *testing.T) {
@@ -113,7 +113,7 @@ func TestKMSWithoutKeysAfterAFailureIsNotApplicableNowhere(t *testing.T) {
 	c, sim := startSim(t, e, nil)
 	sim.Inject(gcpsim.Fault{Service: "cloudkms", Method: "keyRings.list", Kind: gcpsim.ServerError})
 	rec := collect(t, c)
-	if n := len(rec.of(checkKeyRotation, "*")); n != 0 {
+	if n := len(rec.Of(checkKeyRotation, "*")); n != 0 {
 		t.Errorf("%d findings on *: a project that could not be looked at everywhere is not known to have no keys", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func orgEstate() *gcpsim.Estate {
 // assessed returns the accounts with an assessed coverage record, sorted.
 func assessed(rec *recorder) []string {
 	var out []string
-	for _, c := range rec.coverage {
+	for _, c := range rec.Covered {
 		if c.Status == finding.Assessed && !slices.Contains(out, c.Account) {
 			out = append(out, c.Account)
 		}
@@ -99,7 +100,7 @@ func TestProjectsAreDiscovered(t *testing.T) {
 			// Each project is assessed once: one coverage record per scanner.
 			for _, p := range tt.want {
 				n := 0
-				for _, cv := range rec.coverage {
+				for _, cv := range rec.Covered {
 					if cv.Account == p {
 						n++
 					}
@@ -138,7 +139,7 @@ func TestUndiscoverableFolderIsNotAssessedAlone(t *testing.T) {
 		t.Errorf("assessed %v, want %v", got, want)
 	}
 	var denied int
-	for _, f := range rec.findings {
+	for _, f := range rec.Findings {
 		if f.Account != "folders/11" {
 			continue
 		}
@@ -154,7 +155,7 @@ func TestUndiscoverableFolderIsNotAssessedAlone(t *testing.T) {
 		t.Errorf("%d findings for the folder, want %d (every check but location)", denied, want)
 	}
 	var cov []finding.Coverage
-	for _, cv := range rec.coverage {
+	for _, cv := range rec.Covered {
 		if cv.Account == "folders/11" {
 			cov = append(cov, cv)
 		}
@@ -172,7 +173,7 @@ func TestDeniedProjectIsNotAssessedAlone(t *testing.T) {
 	})
 	sim.Inject(gcpsim.Fault{Project: "prod-app", Kind: gcpsim.AccessDenied})
 	rec := collect(t, c)
-	for _, f := range rec.findings {
+	for _, f := range rec.Findings {
 		switch f.Account {
 		case "prod-app":
 			if f.Status != finding.NotAssessed || f.Reason != finding.AccessDenied {
@@ -188,7 +189,7 @@ func TestDeniedProjectIsNotAssessedAlone(t *testing.T) {
 	}
 	// Every check of every scanner, and location for those that locate.
 	var checks []string
-	for _, f := range rec.findings {
+	for _, f := range rec.Findings {
 		if f.Account == "prod-app" && !slices.Contains(checks, f.Check) {
 			checks = append(checks, f.Check)
 		}
@@ -205,10 +206,10 @@ func TestDeniedProjectIsNotAssessedAlone(t *testing.T) {
 func TestUnknownProjectIsNotAssessed(t *testing.T) {
 	c, _ := startSim(t, testEstate(), func(c *Config) { c.Projects = []string{"no-such-project"} })
 	rec := collect(t, c)
-	if len(rec.findings) == 0 {
+	if len(rec.Findings) == 0 {
 		t.Fatal("no findings")
 	}
-	for _, f := range rec.findings {
+	for _, f := range rec.Findings {
 		if f.Account != "no-such-project" || f.Status != finding.NotAssessed || f.Reason != finding.AccessDenied {
 			t.Errorf("%s: %s/%s in %s, want not_assessed/access_denied in no-such-project", f.Check, f.Status, f.Reason, f.Account)
 		}
@@ -221,7 +222,7 @@ func TestThrottledCallIsRetried(t *testing.T) {
 	c, sim := startSim(t, e, func(c *Config) { c.MaxAttempts = 2 })
 	sim.Inject(gcpsim.Fault{Service: "storage", Kind: gcpsim.Throttle, Times: 1})
 	rec := collect(t, c)
-	if f := rec.one(t, checkBucketVersioning, testBucket); f.Status != finding.Pass {
+	if f := rec.One(t, checkBucketVersioning, testBucket); f.Status != finding.Pass {
 		t.Errorf("versioning after one throttled attempt = %s (%s), want pass", f.Status, f.Detail)
 	}
 	if n := sim.Calls("storage", "buckets.list"); n != 2 {
@@ -236,7 +237,7 @@ func TestRetriesStopAtMaxAttempts(t *testing.T) {
 	sim.Inject(gcpsim.Fault{Service: "storage", Kind: gcpsim.ServerError})
 	sim.Inject(gcpsim.Fault{Service: "compute", Method: "firewalls.list", Kind: gcpsim.AccessDenied})
 	rec := collect(t, c)
-	if f := rec.one(t, checkBucketVersioning, "*"); f.Reason != finding.APIError {
+	if f := rec.One(t, checkBucketVersioning, "*"); f.Reason != finding.APIError {
 		t.Errorf("versioning = %s/%s, want not_assessed/api_error", f.Status, f.Reason)
 	}
 	if n := sim.Calls("storage", "buckets.list"); n != 3 {
@@ -251,13 +252,11 @@ func TestRetriesStopAtMaxAttempts(t *testing.T) {
 type failingSink struct {
 	recorder
 	after int
+	seen  atomic.Int64
 }
 
 func (s *failingSink) Finding(ctx context.Context, f finding.Finding) error {
-	s.mu.Lock()
-	n := len(s.findings)
-	s.mu.Unlock()
-	if n >= s.after {
+	if s.seen.Add(1) > int64(s.after) {
 		return errors.New("disk full")
 	}
 	return s.recorder.Finding(ctx, f)
@@ -312,7 +311,7 @@ func TestNoSecretsInFindings(t *testing.T) {
 	blob, err := json.Marshal(struct {
 		F []finding.Finding
 		C []finding.Coverage
-	}{rec.findings, rec.coverage})
+	}{rec.Findings, rec.Covered})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +342,7 @@ func TestDemoEstateHasEveryVerdict(t *testing.T) {
 		t.Errorf("assessed %v, want %v", got, want)
 	}
 	statuses := map[string]map[finding.Status]int{}
-	for _, f := range rec.findings {
+	for _, f := range rec.Findings {
 		if statuses[f.Check] == nil {
 			statuses[f.Check] = map[finding.Status]int{}
 		}
@@ -419,10 +418,10 @@ func TestDemoWiring(t *testing.T) {
 	}
 	defer c.Close()
 	rec := collect(t, c)
-	if f := rec.one(t, checkKeyRotation, "//cloudkms.googleapis.com/projects/demo-prod-eu/locations/europe-west3"); f.Reason != finding.AccessDenied {
+	if f := rec.One(t, checkKeyRotation, "//cloudkms.googleapis.com/projects/demo-prod-eu/locations/europe-west3"); f.Reason != finding.AccessDenied {
 		t.Errorf("KMS in europe-west3 of demo-prod-eu = %s/%s, want not_assessed/access_denied", f.Status, f.Reason)
 	}
-	for _, f := range rec.of(checkSQLBackups, "") {
+	for _, f := range rec.Of(checkSQLBackups, "") {
 		if (f.Account == "demo-sandbox") != (f.Reason == finding.Throttled) {
 			t.Errorf("%s in %s = %s/%s: only demo-sandbox is throttled", f.Check, f.Account, f.Status, f.Reason)
 		}

@@ -105,7 +105,7 @@ func TestSQLInstancesArePaged(t *testing.T) {
 	if n := sim.Calls("sqladmin", "instances.list"); n != 2 {
 		t.Errorf("instances.list called %d times, want 2 pages", n)
 	}
-	if n := len(rec.of(checkSQLBackups, "")); n != sqlPageSize+1 {
+	if n := len(rec.Of(checkSQLBackups, "")); n != sqlPageSize+1 {
 		t.Errorf("%d findings, want %d", n, sqlPageSize+1)
 	}
 }

@@ -119,10 +119,10 @@ func TestBucketsOutsideTheCollectedRegionsAreSkipped(t *testing.T) {
 	project(e).Buckets = []gcpsim.Bucket{eu, us}
 	c, _ := startSim(t, e, func(c *Config) { c.Regions = []string{"europe-west1"} })
 	rec := collect(t, c)
-	if n := len(rec.of(checkBucketVersioning, "")); n != 1 {
+	if n := len(rec.Of(checkBucketVersioning, "")); n != 1 {
 		t.Errorf("%d versioning findings, want 1 for the bucket in europe-west1", n)
 	}
-	rec.one(t, checkBucketVersioning, testBucket)
+	rec.One(t, checkBucketVersioning, testBucket)
 }
 
 func TestBucketsArePaged(t *testing.T) {
@@ -139,12 +139,12 @@ func TestBucketsArePaged(t *testing.T) {
 		t.Errorf("buckets.list called %d times, want 2 pages", n)
 	}
 	fails := 0
-	for _, f := range rec.of(checkBucketVersioning, "") {
+	for _, f := range rec.Of(checkBucketVersioning, "") {
 		if f.Status == finding.Fail {
 			fails++
 		}
 	}
-	if n := len(rec.of(checkBucketVersioning, "")); n != bucketPageSize+3 {
+	if n := len(rec.Of(checkBucketVersioning, "")); n != bucketPageSize+3 {
 		t.Errorf("%d versioning findings, want one per bucket (%d)", n, bucketPageSize+3)
 	}
 	if want := (bucketPageSize + 3) / 2; fails != want {
