@@ -608,14 +608,14 @@ func TestServiceMonitor(t *testing.T) {
 	}
 }
 
-func TestProbesAreOffUntilTheAgentServesThem(t *testing.T) {
+func TestProbesAreOnByDefaultAndCanBeTurnedOff(t *testing.T) {
 	c := one[*appsv1.Deployment](t, renderScenario(t, "default")).Spec.Template.Spec.Containers[0]
-	if c.LivenessProbe != nil || c.ReadinessProbe != nil {
-		t.Error("probes are on by default; this agent version serves no /healthz or /readyz")
-	}
-	c = one[*appsv1.Deployment](t, renderScenario(t, "default", "--set", "probes.enabled=true")).Spec.Template.Spec.Containers[0]
 	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
-		t.Errorf("probes.enabled: liveness %+v, readiness %+v", c.LivenessProbe, c.ReadinessProbe)
+		t.Errorf("default probes: liveness %+v, readiness %+v", c.LivenessProbe, c.ReadinessProbe)
+	}
+	c = one[*appsv1.Deployment](t, renderScenario(t, "default", "--set", "probes.enabled=false")).Spec.Template.Spec.Containers[0]
+	if c.LivenessProbe != nil || c.ReadinessProbe != nil {
+		t.Error("probes.enabled=false still renders probes")
 	}
 }
 
@@ -644,8 +644,8 @@ func TestNotesRender(t *testing.T) {
 		if notes := renderNotes(t, "-f", valuesFile("no-persistence")); !strings.Contains(notes, "WARNING: persistence.enabled=false") {
 			t.Errorf("no warning about the emptyDir in:\n%s", notes)
 		}
-		if notes := renderNotes(t, "-f", valuesFile("monitoring")); !strings.Contains(notes, "does not serve /metrics") {
-			t.Errorf("no note that metrics are not served yet in:\n%s", notes)
+		if notes := renderNotes(t, "-f", valuesFile("monitoring")); strings.Contains(notes, "does not serve /metrics") {
+			t.Errorf("NOTES still claim the agent serves no metrics:\n%s", notes)
 		}
 	})
 }
