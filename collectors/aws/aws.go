@@ -218,7 +218,9 @@ func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
 	}
 	err = setup.Wait()
 	sched.close()
-	if gerr := g.Wait(); err == nil {
+	// A failure in one group cancels the other, whose error is then a bare
+	// context.Canceled; report the cause, not the echo.
+	if gerr := g.Wait(); err == nil || (errors.Is(err, context.Canceled) && gerr != nil && !errors.Is(gerr, context.Canceled)) {
 		err = gerr
 	}
 	if waits, waited := c.limits.stats(); waits > 0 {

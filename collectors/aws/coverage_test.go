@@ -1,6 +1,9 @@
 package aws
 
 import (
+	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/eucs-agent/eucs-agent/controls"
@@ -65,5 +68,30 @@ func TestCoverageNamesEachScopeOnceAndSaysWhyNot(t *testing.T) {
 	}
 	if rds := seen["111111111111/eu-west-1/rds"]; rds.Reason != finding.AccessDenied || rds.Detail == "" {
 		t.Errorf("rds coverage does not say why: %+v", rds)
+	}
+}
+
+// failingSink accepts a few findings, then fails like a full disk.
+type failingSink struct {
+	recorder
+	after int
+	seen  atomic.Int64
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (s *failingSink) Finding(ctx context.Context, f finding.Finding) error {
+	if s.seen.Add(1) > int64(s.after) {
+		return errDiskFull
+	}
+	return s.recorder.Finding(ctx, f)
+}
+
+func TestASinkFailureEndsTheRunWithItsCause(t *testing.T) {
+	e := twoAccounts()
+	c, _ := startSim(t, e, roleAccounts)
+	err := c.Collect(context.Background(), &failingSink{after: 3})
+	if !errors.Is(err, errDiskFull) {
+		t.Fatalf("Collect() = %v, want the sink's error", err)
 	}
 }
