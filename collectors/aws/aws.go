@@ -492,14 +492,7 @@ func (s *scope) located(ctx context.Context, resource, region string) error {
 		detail = fmt.Sprintf("resource is in %s, outside the allowed regions %s", region, strings.Join(allowed, ", "))
 	}
 	return s.emit(ctx, finding.Finding{Check: LocationCheck, Resource: resource, Region: region,
-		Status: statusOf(ok), Detail: detail, Observed: map[string]any{"region": region}})
-}
-
-func statusOf(ok bool) finding.Status {
-	if ok {
-		return finding.Pass
-	}
-	return finding.Fail
+		Status: finding.StatusOf(ok), Detail: detail, Observed: map[string]any{"region": region}})
 }
 
 // scopeNotAssessed emits a not_assessed finding for every check of sc over

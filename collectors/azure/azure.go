@@ -402,32 +402,22 @@ func errorReasons() map[string]finding.Reason {
 	}
 }
 
-// armError gives an azcore.ResponseError, whose error code is a field, the
-// ErrorCode method finding.Classify looks for.
-type armError struct {
-	error
-	code string
-}
-
-// ErrorCode is the ARM error code, e.g. AuthorizationFailed.
-func (e armError) ErrorCode() string { return e.code }
-
-// Unwrap keeps deadlines and the SDK error visible to errors.Is and As.
-func (e armError) Unwrap() error { return e.error }
-
 // classify maps an Azure SDK error to the reason it leaves a check
 // unassessed: by ARM error code first, then by HTTP status for codes that
 // are not known (401/403 are access denied, 429 is throttling).
 func classify(err error) finding.Reason {
+	// A ResponseError keeps the ARM error code (AuthorizationFailed, …) in
+	// a field, not behind an ErrorCode method.
+	code := ""
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {
-		err = armError{error: err, code: re.ErrorCode}
+		code = re.ErrorCode
 	}
 	var authErr *azidentity.AuthenticationFailedError
 	if errors.As(err, &authErr) {
 		return finding.AccessDenied
 	}
-	r := finding.Classify(err, errorReasons())
+	r := finding.ClassifyCode(err, code, errorReasons())
 	if r == finding.APIError && re != nil {
 		switch re.StatusCode {
 		case 401, 403:
@@ -519,7 +509,7 @@ func (s *scope) emit(ctx context.Context, f finding.Finding) error {
 
 // verdict emits pass when ok, fail otherwise.
 func (s *scope) verdict(ctx context.Context, check, resource, region string, ok bool, detail string, observed map[string]any) error {
-	return s.emit(ctx, finding.Finding{Check: check, Resource: resource, Region: region, Status: statusOf(ok), Detail: detail, Observed: observed})
+	return s.emit(ctx, finding.Finding{Check: check, Resource: resource, Region: region, Status: finding.StatusOf(ok), Detail: detail, Observed: observed})
 }
 
 // notApplicable emits not_applicable with the reason in detail.
@@ -547,14 +537,7 @@ func (s *scope) located(ctx context.Context, resource, location string) error {
 		detail = fmt.Sprintf("resource is in %s, outside the allowed regions %s", location, strings.Join(allowed, ", "))
 	}
 	return s.emit(ctx, finding.Finding{Check: LocationCheck, Resource: resource, Region: location,
-		Status: statusOf(ok), Detail: detail, Observed: map[string]any{"location": location}})
-}
-
-func statusOf(ok bool) finding.Status {
-	if ok {
-		return finding.Pass
-	}
-	return finding.Fail
+		Status: finding.StatusOf(ok), Detail: detail, Observed: map[string]any{"location": location}})
 }
 
 // scopeNotAssessed emits a not_assessed finding for every check of sc over

@@ -413,7 +413,7 @@ func serviceName(api string) string {
 
 // verdict emits pass when ok, fail otherwise.
 func (s *scope) verdict(ctx context.Context, check, resource, region string, ok bool, detail string, observed map[string]any) error {
-	return s.emit(ctx, finding.Finding{Check: check, Resource: resource, Region: region, Status: statusOf(ok), Detail: detail, Observed: observed})
+	return s.emit(ctx, finding.Finding{Check: check, Resource: resource, Region: region, Status: finding.StatusOf(ok), Detail: detail, Observed: observed})
 }
 
 // notApplicable emits not_applicable with the reason in detail.
@@ -442,13 +442,6 @@ func (s *scope) noneFound(ctx context.Context, detail string, checks ...string) 
 		}
 	}
 	return nil
-}
-
-func statusOf(ok bool) finding.Status {
-	if ok {
-		return finding.Pass
-	}
-	return finding.Fail
 }
 
 // scopeNotAssessed emits a not_assessed finding for every check of sc over
@@ -493,23 +486,13 @@ func errorReasons() map[string]finding.Reason {
 	}
 }
 
-// codedError presents a Google API error to finding.Classify under the most
-// telling of its codes.
-type codedError struct {
-	error
-	code string
-}
-
-func (e codedError) ErrorCode() string { return e.code }
-func (e codedError) Unwrap() error     { return e.error }
-
 // classify maps an error from a Google API call to the reason it leaves a
 // check unassessed.
 func classify(err error) finding.Reason {
 	reasons := errorReasons()
 	for _, code := range errorCodes(err) {
 		if _, ok := reasons[code]; ok {
-			return finding.Classify(codedError{error: err, code: code}, reasons)
+			return finding.ClassifyCode(err, code, reasons)
 		}
 	}
 	return finding.Classify(err, reasons)

@@ -95,7 +95,7 @@ func (s *scope) located(ctx context.Context, resource string, p place) error {
 		observed["data_locations"] = stringsAny(p.regions)
 	}
 	return s.emit(ctx, finding.Finding{Check: LocationCheck, Resource: resource, Region: p.name,
-		Status: statusOf(ok), Detail: detail, Observed: observed})
+		Status: finding.StatusOf(ok), Detail: detail, Observed: observed})
 }
 
 // lastSegment is the last path segment of a Compute Engine URL such as

@@ -129,7 +129,13 @@ type APIErrorCoder interface {
 // Classify maps an error from a cloud API call to the reason it leaves a
 // check unassessed. codes maps provider-specific error codes to reasons; a
 // code not in it, like any other error, is an APIError.
-func Classify(err error, codes map[string]Reason) Reason {
+func Classify(err error, codes map[string]Reason) Reason { return ClassifyCode(err, "", codes) }
+
+// ClassifyCode is Classify for SDKs that keep the error code in a field
+// rather than behind an ErrorCode method (Azure's ResponseError) or that
+// carry several codes of which the caller picks one (Google's API errors).
+// An empty code falls back to the error's own ErrorCode, as Classify does.
+func ClassifyCode(err error, code string, codes map[string]Reason) Reason {
 	if err == nil {
 		return ""
 	}
@@ -140,13 +146,24 @@ func Classify(err error, codes map[string]Reason) Reason {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return TimedOut
 	}
-	var coder APIErrorCoder
-	if errors.As(err, &coder) {
-		if r, ok := codes[coder.ErrorCode()]; ok {
-			return r
+	if code == "" {
+		var coder APIErrorCoder
+		if errors.As(err, &coder) {
+			code = coder.ErrorCode()
 		}
 	}
+	if r, ok := codes[code]; ok {
+		return r
+	}
 	return APIError
+}
+
+// StatusOf is the verdict of a check that either holds or does not.
+func StatusOf(ok bool) Status {
+	if ok {
+		return Pass
+	}
+	return Fail
 }
 
 // ErrorDetail is the text kept in a not-assessed finding: the error's message,
