@@ -32,6 +32,34 @@ func computeResource(project, path string) string {
 	return "//compute.googleapis.com/projects/" + project + "/" + path
 }
 
+// walkAggregated pages through a Compute aggregated list, whose pairs key
+// a scope (zones/Z, regions/R; scopes without items carry only a warning)
+// to its items, and visits every item in a collected location. It returns
+// how many it visited.
+func walkAggregated[P, T any](s *scope, what string, next func() (P, error), split func(P) (string, []T), visit func(key string, p place, item T) error) (int, error) {
+	n := 0
+	for {
+		pair, err := next()
+		if errors.Is(err, iterator.Done) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("list %s of project %s: %w", what, s.project, err)
+		}
+		key, items := split(pair)
+		p := placeAt(lastSegment(key))
+		if len(items) == 0 || !s.c.inScope(p) {
+			continue
+		}
+		for _, item := range items {
+			n++
+			if err := visit(key, p, item); err != nil {
+				return n, err
+			}
+		}
+	}
+}
+
 // diskScanner checks that every persistent disk is encrypted with a key
 // the customer controls.
 func diskScanner() scanner {
@@ -52,27 +80,13 @@ func scanDisks(ctx context.Context, s *scope) error {
 	defer api.Close()
 	req := &computepb.AggregatedListDisksRequest{Project: s.project, MaxResults: proto.Uint32(computePageSize)}
 	it := api.AggregatedList(ctx, req, noRetry())
-	n := 0
-	for {
-		pair, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("list disks of project %s: %w", s.project, err)
-		}
-		// The key is the disks' scope, zones/Z or regions/R; scopes
-		// without disks carry only a warning.
-		for _, d := range pair.Value.GetDisks() {
-			p := placeAt(lastSegment(pair.Key))
-			if !s.c.inScope(p) {
-				continue
-			}
-			n++
-			if err := checkDisk(ctx, s, pair.Key, p, d); err != nil {
-				return err
-			}
-		}
+	n, err := walkAggregated(s, "disks", it.Next,
+		func(pair compute.DisksScopedListPair) (string, []*computepb.Disk) {
+			return pair.Key, pair.Value.GetDisks()
+		},
+		func(key string, p place, d *computepb.Disk) error { return checkDisk(ctx, s, key, p, d) })
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		return s.noneFound(ctx, "the project has no persistent disks in the collected locations", checkDiskCMEK)
@@ -309,25 +323,13 @@ func scanSubnets(ctx context.Context, s *scope) error {
 	defer api.Close()
 	req := &computepb.AggregatedListSubnetworksRequest{Project: s.project, MaxResults: proto.Uint32(computePageSize)}
 	it := api.AggregatedList(ctx, req, noRetry())
-	n := 0
-	for {
-		pair, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("list subnetworks of project %s: %w", s.project, err)
-		}
-		for _, sn := range pair.Value.GetSubnetworks() {
-			p := placeAt(lastSegment(pair.Key))
-			if !s.c.inScope(p) {
-				continue
-			}
-			n++
-			if err := checkSubnet(ctx, s, pair.Key, p, sn); err != nil {
-				return err
-			}
-		}
+	n, err := walkAggregated(s, "subnetworks", it.Next,
+		func(pair compute.SubnetworksScopedListPair) (string, []*computepb.Subnetwork) {
+			return pair.Key, pair.Value.GetSubnetworks()
+		},
+		func(key string, p place, sn *computepb.Subnetwork) error { return checkSubnet(ctx, s, key, p, sn) })
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		return s.noneFound(ctx, "the project has no VPC subnetworks in the collected locations", checkSubnetFlowLogs)
