@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eucs-agent/eucs-agent/collectors"
+	"github.com/eucs-agent/eucs-agent/internal/ratelimit"
 )
 
 // Config is the `collectors.aws` block of agent.yaml.
@@ -76,12 +77,8 @@ type Organization struct {
 }
 
 // RateLimit is one token bucket: Rate requests a second on average, up to
-// Burst at once.
-type RateLimit struct {
-	Rate float64 `yaml:"rate"`
-	// Burst defaults to one second's worth of Rate (at least 1).
-	Burst int `yaml:"burst"`
-}
+// Burst at once (Burst defaults to one second's worth of Rate).
+type RateLimit = ratelimit.Limit
 
 // Account is one account to assess.
 type Account struct {
@@ -221,11 +218,10 @@ func (c *Config) Validate() error {
 		if !limitKeyRe.MatchString(key) {
 			add(p, `must be a service ("ec2") or a service and action ("ec2:DescribeVolumes")`)
 		}
-		if l.Rate <= 0 {
-			add(p+".rate", "must be positive, got %g", l.Rate)
-		}
-		if l.Burst < 0 {
-			add(p+".burst", "must not be negative, got %d", l.Burst)
+		if err := l.Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, fmt.Errorf("%s.%s", p, line))
+			}
 		}
 	}
 	if c.Shard != nil {

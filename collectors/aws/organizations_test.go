@@ -273,9 +273,7 @@ func TestConcurrencyHoldsWithHundredsOfAccounts(t *testing.T) {
 	if got := len(rec.Accounts()); got != accounts-1 {
 		t.Errorf("%d accounts assessed, want %d", got, accounts-1)
 	}
-	c.limits.mu.Lock()
-	defer c.limits.mu.Unlock()
-	for acct := range c.limits.buckets {
+	for _, acct := range c.limits.buckets.Held() {
 		if acct != "" {
 			t.Errorf("account %s still holds rate-limit buckets after its scopes ended", acct)
 		}

@@ -3,15 +3,13 @@ package aws
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/middleware"
-	"golang.org/x/time/rate"
+
+	"github.com/eucs-agent/eucs-agent/internal/ratelimit"
 )
 
 // AWS throttles each API with token buckets; a collector that sends faster
@@ -98,35 +96,17 @@ func DefaultRateLimits() map[string]RateLimit {
 	return out
 }
 
-// defaultHeadroom is the share of each documented rate the collector uses
-// by default. A client sending at exactly a bucket's rate is throttled
-// whenever network jitter bunches two requests, and each throttle makes
-// the SDK's adaptive mode slow the client down for a while; 5% under the
-// rate lets AWS's bucket refill a little ahead of the collector, which
-// absorbs the jitter. Configured rate_limits are taken as they are.
-const defaultHeadroom = 0.95
-
 // fallbackRule is the bucket of a service the table does not name.
 func fallbackRule() limitRule { return limitRule{RateLimit: RateLimit{Rate: 10, Burst: 20}} }
 
-// limiter keeps the token buckets of every account, region and API the
-// collector calls, and holds each attempt until its bucket has a token.
+// limiter decides which bucket an AWS API call waits on: per account
+// ("" for the agent's own identity), then per region and API.
 type limiter struct {
 	// overrides (collectors.aws.rate_limits) win over defaults; in each,
 	// an action's entry wins over its service's.
 	overrides, defaults map[string]limitRule
 
-	// now and sleep are the clock; tests replace them.
-	now   func() time.Time
-	sleep func(ctx context.Context, d time.Duration) error
-
-	mu sync.Mutex
-	// buckets per account ("" for the agent's own identity), then per
-	// region and API, so that an account's buckets go when it is done.
-	buckets map[string]map[string]*rate.Limiter
-
-	waits  atomic.Int64 // attempts that had to wait
-	waited atomic.Int64 // nanoseconds waited in total
+	buckets ratelimit.Buckets
 }
 
 // newLimiter returns a limiter with the default buckets and the configured
@@ -136,14 +116,12 @@ type limiter struct {
 func newLimiter(overrides map[string]RateLimit) *limiter {
 	defaults := defaultLimits()
 	for k, r := range defaults {
-		r.Rate *= defaultHeadroom
+		r.Rate *= ratelimit.DefaultHeadroom
 		defaults[k] = r
 	}
 	rules := map[string]limitRule{}
 	for key, l := range overrides {
-		if l.Burst == 0 {
-			l.Burst = max(1, int(math.Ceil(l.Rate)))
-		}
+		l = l.WithDefaults()
 		service, _, _ := strings.Cut(key, ":")
 		r, ok := defaults[service]
 		if !ok {
@@ -155,7 +133,7 @@ func newLimiter(overrides map[string]RateLimit) *limiter {
 		r.RateLimit = l
 		rules[key] = r
 	}
-	return &limiter{overrides: rules, defaults: defaults, now: time.Now, sleep: sleepContext, buckets: map[string]map[string]*rate.Limiter{}}
+	return &limiter{overrides: rules, defaults: defaults}
 }
 
 // rule returns the bucket of an API and the name it is keyed by.
@@ -182,50 +160,15 @@ func (l *limiter) wait(ctx context.Context, account, region, service, action str
 	if r.global {
 		region = ""
 	}
-	key := region + "|" + name
-	l.mu.Lock()
-	per := l.buckets[account]
-	if per == nil {
-		per = map[string]*rate.Limiter{}
-		l.buckets[account] = per
-	}
-	b := per[key]
-	if b == nil {
-		b = rate.NewLimiter(rate.Limit(r.Rate), r.Burst)
-		per[key] = b
-	}
-	l.mu.Unlock()
-
-	now := l.now()
-	res := b.ReserveN(now, 1)
-	if !res.OK() {
-		return fmt.Errorf("rate limit %s: a burst of %d cannot serve a request", name, r.Burst)
-	}
-	d := res.DelayFrom(now)
-	if d <= 0 {
-		return nil
-	}
-	l.waits.Add(1)
-	l.waited.Add(int64(d))
-	if err := l.sleep(ctx, d); err != nil {
-		res.CancelAt(l.now())
-		return err
-	}
-	return nil
+	return l.buckets.Wait(ctx, account, region+"|"+name, r.RateLimit)
 }
 
 // forget drops an account's buckets once nothing more will be sent to it,
 // so that an organization of thousands of accounts does not keep them all.
-func (l *limiter) forget(account string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.buckets, account)
-}
+func (l *limiter) forget(account string) { l.buckets.Forget(account) }
 
 // stats reports how often and how long attempts waited for a token.
-func (l *limiter) stats() (waits int64, waited time.Duration) {
-	return l.waits.Load(), time.Duration(l.waited.Load())
-}
+func (l *limiter) stats() (waits int64, waited time.Duration) { return l.buckets.Stats() }
 
 // middleware returns the SDK stack option that makes every attempt of a
 // client acting in account wait for its token. It sits right after the
@@ -245,17 +188,5 @@ func (l *limiter) middleware(account string) func(*middleware.Stack) error {
 			return st.Finalize.Add(m, middleware.Before)
 		}
 		return nil
-	}
-}
-
-// sleepContext sleeps for d or until ctx ends.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

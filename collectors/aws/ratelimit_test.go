@@ -20,7 +20,7 @@ type fakeClock struct {
 
 func newFakeClock(l *limiter) *fakeClock {
 	c := &fakeClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-	l.now = func() time.Time {
+	l.buckets.Now = func() time.Time {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.now
@@ -39,7 +39,7 @@ func (c *fakeClock) advance(d time.Duration) {
 func waitN(t *testing.T, l *limiter, n int, account, region, service, action string) []time.Duration {
 	t.Helper()
 	var out []time.Duration
-	l.sleep = func(_ context.Context, d time.Duration) error {
+	l.buckets.Sleep = func(_ context.Context, d time.Duration) error {
 		out[len(out)-1] = d
 		return nil
 	}
@@ -161,8 +161,8 @@ func TestForgottenAccountsHoldNoBuckets(t *testing.T) {
 	for i := range 50 {
 		l.forget(fmt.Sprintf("%012d", i))
 	}
-	if len(l.buckets) != 0 {
-		t.Errorf("%d accounts still hold buckets", len(l.buckets))
+	if held := l.buckets.Held(); len(held) != 0 {
+		t.Errorf("%d accounts still hold buckets", len(held))
 	}
 }
 
@@ -184,7 +184,7 @@ func TestEveryAttemptWaitsForItsBucket(t *testing.T) {
 	newFakeClock(c.limits)
 	var mu sync.Mutex
 	var waits []time.Duration
-	c.limits.sleep = func(_ context.Context, d time.Duration) error {
+	c.limits.buckets.Sleep = func(_ context.Context, d time.Duration) error {
 		mu.Lock()
 		defer mu.Unlock()
 		waits = append(waits, d.Round(time.Millisecond))
