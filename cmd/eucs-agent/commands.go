@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eucs-agent/eucs-agent/collectors"
 	"github.com/eucs-agent/eucs-agent/controls"
 	"github.com/eucs-agent/eucs-agent/internal/agent"
 	"github.com/eucs-agent/eucs-agent/internal/bundle"
@@ -22,8 +25,8 @@ import (
 // loadAgent reads the config at path and wires an agent from it, with its
 // telemetry (the caller shuts it down); problems are printed to stderr and
 // ok is false.
-func loadAgent(ctx context.Context, path string, stderr io.Writer) (a *agent.Agent, cfg *config.Config, tel *telemetry.Telemetry, log *slog.Logger, ok bool) {
-	cfg, err := config.Load(path)
+func loadAgent(ctx context.Context, path string, o config.Overrides, stderr io.Writer) (a *agent.Agent, cfg *config.Config, tel *telemetry.Telemetry, log *slog.Logger, ok bool) {
+	cfg, err := config.LoadWith(path, o)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return nil, nil, nil, nil, false
@@ -45,14 +48,20 @@ func loadAgent(ctx context.Context, path string, stderr io.Writer) (a *agent.Age
 }
 
 func cmdCollect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("collect", "collect --config agent.yaml [--metrics-file FILE] [--linger DURATION]", stdout, stderr)
+	fs := newFlags("collect", "collect --config agent.yaml [--shard-index I --shard-count N] [--metrics-file FILE] [--linger DURATION]", stdout, stderr)
 	path := fs.String("config", "agent.yaml", "config file")
+	shard := shardFlags(fs)
 	metricsFile := fs.String("metrics-file", "", "after the run, write its eucs_agent_* metrics to `FILE` in the Prometheus text format (atomically; for node_exporter's textfile collector)")
 	linger := fs.Duration("linger", 0, "serve /metrics, /healthz and /readyz on telemetry.listen during the run and for this long after it, so that Prometheus can scrape the run's figures")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	a, _, tel, log, ok := loadAgent(ctx, *path, stderr)
+	o, err := shard()
+	if err != nil {
+		fmt.Fprintf(stderr, "collect: %v\n", err)
+		return exitBadUsage
+	}
+	a, _, tel, log, ok := loadAgent(ctx, *path, o, stderr)
 	if !ok {
 		return exitBadUsage
 	}
@@ -88,13 +97,19 @@ func cmdCollect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("run", "run --config agent.yaml", stdout, stderr)
+	fs := newFlags("run", "run --config agent.yaml [--shard-index I --shard-count N]", stdout, stderr)
 	path := fs.String("config", "agent.yaml", "config file")
+	shard := shardFlags(fs)
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM, how long the run in progress may take to finish before it is cancelled")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	a, cfg, tel, log, ok := loadAgent(ctx, *path, stderr)
+	o, err := shard()
+	if err != nil {
+		fmt.Fprintf(stderr, "run: %v\n", err)
+		return exitBadUsage
+	}
+	a, cfg, tel, log, ok := loadAgent(ctx, *path, o, stderr)
 	if !ok {
 		return exitBadUsage
 	}
@@ -283,4 +298,32 @@ func providerNames(m map[string]int) []string {
 		}
 	}
 	return out
+}
+
+// shardFlags declares --shard-index and --shard-count on fs. The returned
+// function, called after parsing, gives the config overrides they make: a
+// StatefulSet passes each pod's ordinal this way while all pods share one
+// config file.
+func shardFlags(fs *flag.FlagSet) func() (config.Overrides, error) {
+	index := fs.Int("shard-index", -1, "this replica's shard `index`, from 0; overrides the config's shard blocks for every collector (with --shard-count)")
+	count := fs.Int("shard-count", -1, "how many replicas share the estate (with --shard-index)")
+	return func() (config.Overrides, error) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		switch {
+		case !set["shard-index"] && !set["shard-count"]:
+			return config.Overrides{}, nil
+		case !set["shard-index"] || !set["shard-count"]:
+			return config.Overrides{}, errors.New("--shard-index and --shard-count must be given together")
+		}
+		s := &collectors.Shard{Index: *index, Count: *count}
+		if err := s.Validate(); err != nil {
+			var errs []error
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, errors.New("--shard-"+line))
+			}
+			return config.Overrides{}, errors.Join(errs...)
+		}
+		return config.Overrides{Shard: s}, nil
+	}
 }

@@ -118,6 +118,7 @@ func buildAgent(ctx context.Context, cfg *config.Config, src sources, log *slog.
 		Evidence:   evidence,
 		Exporters:  exps,
 		StateDir:   cfg.StateDir,
+		Chain:      cfg.Chain(),
 		Log:        log,
 	}, nil
 }

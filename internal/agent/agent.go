@@ -43,6 +43,11 @@ type Agent struct {
 	// logged and does not fail the run (the bundle is safe in Evidence).
 	Exporters []exporters.Exporter
 	StateDir  string
+	// Chain is the id of the chain this agent keeps: "" when it assesses
+	// the whole estate, bundle.ShardChain(i) for replica i of a sharded
+	// estate. A state directory keeps one chain: a run refuses to continue
+	// a chain under another id.
+	Chain string
 	// PartLimits bound each signed envelope: a run whose evidence exceeds
 	// them is sealed as parts and a manifest, so that sealing stays flat in
 	// memory however large the estate. Zero means bundle.DefaultPartLimits.
@@ -96,6 +101,20 @@ func (a *Agent) runOnce(ctx context.Context) (*Summary, error) {
 	}
 	defer unlock()
 
+	// The chain state is read before collecting, so that a state the run
+	// could not continue costs no API calls.
+	state, err := bundle.LoadState(a.statePath())
+	if err != nil {
+		return nil, err
+	}
+	if state.Sequence == 0 {
+		state.Chain = a.Chain
+	} else if state.Chain != a.Chain {
+		return nil, fmt.Errorf("state directory %s keeps %s (at sequence %d), but this agent is configured for %s: "+
+			"a replica keeps its state directory and shard index for life; give a new chain a new state directory",
+			a.StateDir, chainName(state.Chain), state.Sequence, chainName(a.Chain))
+	}
+
 	started := a.now().UTC()
 	runID := fmt.Sprintf("%s-%d", started.Format("20060102T150405Z"), os.Getpid())
 	log := a.Log.With("run", runID)
@@ -145,10 +164,6 @@ func (a *Agent) runOnce(ctx context.Context) (*Summary, error) {
 		return nil, fmt.Errorf("run %s: %w", runID, err)
 	}
 
-	state, err := bundle.LoadState(a.statePath())
-	if err != nil {
-		return nil, err
-	}
 	results := tally.Results()
 	meta := bundle.Meta{RunID: runID, Started: started, Finished: a.now().UTC(), AgentVersion: a.Version, Service: a.Service, Level: a.Level}
 	// Parts are stored as they are signed, one in memory at a time; the
@@ -175,7 +190,7 @@ func (a *Agent) runOnce(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := bundle.SaveState(a.statePath(), bundle.State{Sequence: b.Sequence, Digest: b.PayloadDigest}); err != nil {
+	if err := bundle.SaveState(a.statePath(), b.State()); err != nil {
 		return nil, fmt.Errorf("bundle %d is written but the chain state is not: %w", b.Sequence, err)
 	}
 	for _, e := range a.Exporters {
@@ -276,4 +291,12 @@ func SortedKeys[K ~string, V any](m map[K]V) []K {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 	return keys
+}
+
+// chainName is how errors name a chain id; the unsharded chain has none.
+func chainName(id string) string {
+	if id == "" {
+		return "the unsharded chain"
+	}
+	return "chain " + id
 }

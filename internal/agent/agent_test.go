@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -219,4 +220,75 @@ func TestServeSkipsOverlappingRunsAndCancelsAfterGrace(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(filepath.Dir(a.Evidence.Path(1)), "*.json")); len(files) != 0 {
 		t.Errorf("a cancelled run sealed %v", files)
 	}
+}
+
+func TestReplicasSealChainsOfTheirOwn(t *testing.T) {
+	// Two replicas of a sharded estate sign with the same key into chains
+	// told apart by id; an auditor verifies them together.
+	var files []bundle.Input
+	var signer bundle.Signer
+	for i := range 2 {
+		a := newTestAgent(t, &fakeCollector{findings: someFindings()})
+		if signer != nil {
+			a.Signer = signer
+		}
+		signer = a.Signer
+		a.Chain = bundle.ShardChain(i)
+		for range 2 {
+			s, err := a.RunOnce(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(s.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(decodePayload(t, data)), `"chain":{"id":"shard-`+string(rune('0'+i))+`","sequence":`) {
+				t.Errorf("replica %d: payload lacks its chain id", i)
+			}
+			files = append(files, bundle.Input{Name: s.Path, Data: data})
+		}
+		st, err := bundle.LoadState(a.statePath())
+		if err != nil || st.Chain != a.Chain || st.Sequence != 2 {
+			t.Errorf("replica %d state %+v, %v", i, st, err)
+		}
+	}
+	rep, err := bundle.Verify(context.Background(), signer.Public(), files)
+	if err != nil {
+		t.Fatalf("the replicas' chains do not verify together: %v", err)
+	}
+	want := "4 bundles (2 chains: shard-0: sequences 1 to 2, shard-1: sequences 1 to 2), 12 findings, signed by key " + rep.KeyID
+	if got := rep.String(); got != want {
+		t.Errorf("report\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestAStateDirectoryKeepsOneChain(t *testing.T) {
+	c := &fakeCollector{findings: someFindings()}
+	a := newTestAgent(t, c)
+	if _, err := a.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a.Chain = "shard-1"
+	_, err := a.RunOnce(context.Background())
+	want := "state directory " + a.StateDir + " keeps the unsharded chain (at sequence 1), but this agent is configured for chain shard-1: " +
+		"a replica keeps its state directory and shard index for life; give a new chain a new state directory"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant %s", err, want)
+	}
+	if got := c.runs.Load(); got != 1 {
+		t.Errorf("the refused run collected anyway (%d collections)", got)
+	}
+}
+
+// decodePayload returns a stored envelope's decoded payload.
+func decodePayload(t *testing.T, envelope []byte) []byte {
+	t.Helper()
+	var env struct {
+		Payload []byte `json:"payload"`
+	}
+	if err := json.Unmarshal(envelope, &env); err != nil {
+		t.Fatal(err)
+	}
+	return env.Payload
 }

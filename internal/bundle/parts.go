@@ -223,6 +223,7 @@ func (w *Writer) sealParts(ctx context.Context, m Meta, results []controls.Resul
 	w.sealed = true
 	return &Bundle{
 		Envelope:      env,
+		Chain:         link.Chain,
 		Sequence:      link.Sequence,
 		PayloadDigest: digestHex(payload),
 		Findings:      w.count,
@@ -303,7 +304,7 @@ func (w *Writer) manifest(m Meta, results []controls.Result, link Link, digests 
 		}},
 		member{`,"service":`, m.Service},
 		member{`,"level":`, m.Level},
-		member{`,"chain":`, chainLink{Sequence: link.Sequence, Previous: link.Previous}},
+		member{`,"chain":`, chainLink{ID: link.Chain, Sequence: link.Sequence, Previous: link.Previous}},
 		member{`,"requirements":`, results},
 		member{`,"parts":`, partsSummary{Count: len(digests), Findings: w.count, Coverage: w.covCount, Scopes: len(w.scopes)}},
 	)

@@ -17,6 +17,9 @@ import (
 // worst re-seals the same sequence, which the directory exporter refuses to
 // overwrite, rather than leaving a gap.
 type State struct {
+	// Chain is the id of the chain (Link.Chain); "" for an unsharded
+	// agent. An agent refuses to continue a chain under another id.
+	Chain string `json:"chain,omitempty"`
 	// Sequence of the last sealed bundle; 0 before the first.
 	Sequence uint64 `json:"sequence"`
 	// Digest is the lowercase hex SHA-256 of that bundle's payload.
@@ -24,11 +27,37 @@ type State struct {
 }
 
 // Next is the link of the bundle to seal after s.
-func (s State) Next() Link { return Link{Sequence: s.Sequence + 1, Previous: s.Digest} }
+func (s State) Next() Link { return Link{Chain: s.Chain, Sequence: s.Sequence + 1, Previous: s.Digest} }
+
+// ShardChain is the chain id of replica index of a sharded agent. It names
+// the replica, not the replica count, so that resharding from 3 replicas
+// to 5 keeps replicas 0 to 2 on their chains.
+func ShardChain(index int) string { return fmt.Sprintf("shard-%d", index) }
+
+// ValidateChainID checks a chain id: empty, or 1 to 63 lowercase letters,
+// digits and '-', starting with a letter or digit (it is a path segment
+// and a database key at the receiver).
+func ValidateChainID(id string) error {
+	if id == "" {
+		return nil
+	}
+	ok := len(id) <= 63 && id[0] != '-'
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("chain id %q must be 1 to 63 lowercase letters, digits and '-', not starting with '-'", id)
+	}
+	return nil
+}
 
 // validate checks what a state file must hold; a state that breaks these
 // rules would make the next bundle unverifiable.
 func (s State) validate() error {
+	if err := ValidateChainID(s.Chain); err != nil {
+		return err
+	}
 	switch {
 	case s.Sequence == 0 && s.Digest != "":
 		return fmt.Errorf("sequence is 0 but digest is %q", s.Digest)

@@ -104,6 +104,10 @@ type runInfo struct {
 
 // chainLink ties a bundle to the one before it.
 type chainLink struct {
+	// ID names the chain among a service's chains: "" (omitted) for an
+	// agent that assesses the whole estate, "shard-<index>" for each
+	// replica of a sharded one.
+	ID       string `json:"id,omitempty"`
 	Sequence uint64 `json:"sequence"`
 	Previous string `json:"previous"`
 }

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -48,15 +49,41 @@ type Report struct {
 	Bundles []Verified
 	// Findings counts the findings over all bundles.
 	Findings int
-	// First and Last are the chain sequences the bundles span.
+	// First and Last are the chain sequences the bundles span; for
+	// bundles of several chains, those of the first chain (by id).
 	First, Last uint64
+	// Chains are the chains the bundles form, by id; one entry for the
+	// bundles of a single agent.
+	Chains []ChainSpan
+}
+
+// ChainSpan is one chain among the verified bundles.
+type ChainSpan struct {
+	// ID is the chain id ("" for an unsharded agent).
+	ID          string
+	First, Last uint64
+	Bundles     int
 }
 
 // String is the one-line summary the verify command prints.
 func (r *Report) String() string {
-	seq := fmt.Sprintf("sequences %d to %d", r.First, r.Last)
-	if r.First == r.Last {
-		seq = fmt.Sprintf("sequence %d", r.First)
+	span := func(first, last uint64) string {
+		if first == last {
+			return fmt.Sprintf("sequence %d", first)
+		}
+		return fmt.Sprintf("sequences %d to %d", first, last)
+	}
+	seq := span(r.First, r.Last)
+	if len(r.Chains) > 1 {
+		var spans []string
+		for _, c := range r.Chains {
+			id := c.ID
+			if id == "" {
+				id = `""`
+			}
+			spans = append(spans, fmt.Sprintf("%s: %s", id, span(c.First, c.Last)))
+		}
+		seq = fmt.Sprintf("%d chains: %s", len(r.Chains), strings.Join(spans, ", "))
 	}
 	split, parts := 0, 0
 	for _, v := range r.Bundles {
@@ -74,7 +101,9 @@ func (r *Report) String() string {
 
 // Verified describes one bundle that passed every check.
 type Verified struct {
-	Name              string
+	Name string
+	// Chain is the bundle's chain id, "" for an unsharded agent's.
+	Chain             string
 	Sequence          uint64
 	Previous          string
 	PayloadDigest     string
@@ -176,19 +205,25 @@ func Verify(ctx context.Context, pub crypto.PublicKey, bundles []Input) (*Report
 		return nil, errors.Join(errs...)
 	}
 
+	// Replicas of a sharded agent each keep a chain of their own, told
+	// apart by chain id; each chain is walked on its own.
 	slices.SortStableFunc(good, func(a, b Verified) int {
-		switch {
-		case a.Sequence < b.Sequence:
-			return -1
-		case a.Sequence > b.Sequence:
-			return 1
-		}
-		return 0
+		return cmp.Or(strings.Compare(a.Chain, b.Chain), cmp.Compare(a.Sequence, b.Sequence))
 	})
-	if err := checkChain(good); err != nil {
+	r := &Report{KeyID: keyID, Bundles: good}
+	for i := 0; i < len(good); {
+		j := i + 1
+		for j < len(good) && good[j].Chain == good[i].Chain {
+			j++
+		}
+		errs = append(errs, checkChain(good[i:j]))
+		r.Chains = append(r.Chains, ChainSpan{ID: good[i].Chain, First: good[i].Sequence, Last: good[j-1].Sequence, Bundles: j - i})
+		i = j
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	r := &Report{KeyID: keyID, Bundles: good, First: good[0].Sequence, Last: good[len(good)-1].Sequence}
+	r.First, r.Last = r.Chains[0].First, r.Chains[0].Last
 	for _, v := range good {
 		r.Findings += v.Findings
 	}
@@ -264,6 +299,7 @@ func checkBundle(ctx context.Context, name string, body []byte) (Verified, []err
 	p := st.Predicate
 	v := Verified{
 		Name:          name,
+		Chain:         p.Chain.ID,
 		Sequence:      p.Chain.Sequence,
 		Previous:      p.Chain.Previous,
 		PayloadDigest: digestHex(body),
@@ -340,7 +376,7 @@ func checkRun(run *runInfo, service string, level controls.Level, chain *chainLi
 	}
 	if chain == nil {
 		add("predicate.chain is missing")
-	} else if err := (Link{Sequence: chain.Sequence, Previous: chain.Previous}).validate(); err != nil {
+	} else if err := (Link{Chain: chain.ID, Sequence: chain.Sequence, Previous: chain.Previous}).validate(); err != nil {
 		add("predicate.chain: %w", err)
 	}
 	if requirements == nil {
@@ -442,23 +478,31 @@ func canonicalFinding(raw []byte) ([]byte, string, error) {
 	return canon, provider + ":" + account, nil
 }
 
-// checkChain walks bundles sorted by sequence.
+// checkChain walks the bundles of one chain sorted by sequence. Problems
+// name the chain when it has an id.
 func checkChain(v []Verified) error {
 	var errs []error
+	add := func(format string, args ...any) {
+		if v[0].Chain != "" {
+			format = "chain %s: " + format
+			args = append([]any{v[0].Chain}, args...)
+		}
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
 	for i := 1; i < len(v); i++ {
 		prev, cur := v[i-1], v[i]
 		switch {
 		case cur.Sequence == prev.Sequence && cur.PayloadDigest == prev.PayloadDigest:
-			errs = append(errs, fmt.Errorf("sequence %d is given twice: %s and %s are the same bundle", cur.Sequence, prev.Name, cur.Name))
+			add("sequence %d is given twice: %s and %s are the same bundle", cur.Sequence, prev.Name, cur.Name)
 		case cur.Sequence == prev.Sequence:
-			errs = append(errs, fmt.Errorf("sequence %d is given twice with different contents: %s and %s (a forked chain)", cur.Sequence, prev.Name, cur.Name))
+			add("sequence %d is given twice with different contents: %s and %s (a forked chain)", cur.Sequence, prev.Name, cur.Name)
 		case cur.Sequence == prev.Sequence+2:
-			errs = append(errs, fmt.Errorf("sequence %d is missing between %s and %s", prev.Sequence+1, prev.Name, cur.Name))
+			add("sequence %d is missing between %s and %s", prev.Sequence+1, prev.Name, cur.Name)
 		case cur.Sequence > prev.Sequence+2:
-			errs = append(errs, fmt.Errorf("sequences %d to %d are missing between %s and %s", prev.Sequence+1, cur.Sequence-1, prev.Name, cur.Name))
+			add("sequences %d to %d are missing between %s and %s", prev.Sequence+1, cur.Sequence-1, prev.Name, cur.Name)
 		case cur.Previous != prev.PayloadDigest:
-			errs = append(errs, fmt.Errorf("chain broken at sequence %d (%s): previous is %s, but sequence %d (%s) hashes to %s",
-				cur.Sequence, cur.Name, cur.Previous, prev.Sequence, prev.Name, prev.PayloadDigest))
+			add("chain broken at sequence %d (%s): previous is %s, but sequence %d (%s) hashes to %s",
+				cur.Sequence, cur.Name, cur.Previous, prev.Sequence, prev.Name, prev.PayloadDigest)
 		}
 	}
 	return errors.Join(errs...)

@@ -93,6 +93,7 @@ func checkManifest(name string, body []byte) (manifestInfo, []error) {
 	m.summary = *p.Parts
 	m.v = Verified{
 		Name:          name,
+		Chain:         p.Chain.ID,
 		Sequence:      p.Chain.Sequence,
 		Previous:      p.Chain.Previous,
 		PayloadDigest: digestHex(body),

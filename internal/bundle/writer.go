@@ -39,6 +39,10 @@ type Meta struct {
 // State.Next, so that the sequence and the previous digest come from the
 // same durable record.
 type Link struct {
+	// Chain is the chain's id: "" for an agent that assesses the whole
+	// estate, ShardChain(i) for replica i of a sharded one. It is written
+	// as predicate.chain.id, omitted when empty.
+	Chain string
 	// Sequence is the bundle's position in the chain, from 1.
 	Sequence uint64
 	// Previous is the lowercase hex SHA-256 of the previous bundle's payload,
@@ -51,6 +55,8 @@ type Bundle struct {
 	// Envelope is the DSSE envelope: one line of JSON and a newline, exactly
 	// as signed and as it must be stored.
 	Envelope []byte
+	// Chain is the id of the chain the bundle is in (Link.Chain).
+	Chain string
 	// Sequence is the bundle's chain position.
 	Sequence uint64
 	// PayloadDigest is the lowercase hex SHA-256 of the decoded payload; the
@@ -65,7 +71,9 @@ type Bundle struct {
 }
 
 // State is the chain state to save once b is safely stored.
-func (b *Bundle) State() State { return State{Sequence: b.Sequence, Digest: b.PayloadDigest} }
+func (b *Bundle) State() State {
+	return State{Chain: b.Chain, Sequence: b.Sequence, Digest: b.PayloadDigest}
+}
 
 // Writer streams one run's findings and coverage into spool files and seals
 // them into a Bundle. Each finding is encoded once, in canonical form, and
@@ -410,6 +418,7 @@ func (w *Writer) sealOne(ctx context.Context, head []byte, link Link, key sealKe
 	w.sealed = true
 	return &Bundle{
 		Envelope:      env,
+		Chain:         link.Chain,
 		Sequence:      link.Sequence,
 		PayloadDigest: digestHex(payload),
 		Findings:      w.count,
@@ -525,7 +534,7 @@ func (w *Writer) header(m Meta, results []controls.Result, link Link) ([]byte, e
 		}},
 		member{`,"service":`, m.Service},
 		member{`,"level":`, m.Level},
-		member{`,"chain":`, chainLink{Sequence: link.Sequence, Previous: link.Previous}},
+		member{`,"chain":`, chainLink{ID: link.Chain, Sequence: link.Sequence, Previous: link.Previous}},
 		member{`,"requirements":`, results},
 	)
 	if err != nil {
@@ -576,6 +585,9 @@ func (m Meta) validate() error {
 
 // validate checks the link against the chain rules the verifier enforces.
 func (l Link) validate() error {
+	if err := ValidateChainID(l.Chain); err != nil {
+		return err
+	}
 	switch {
 	case l.Sequence == 0:
 		return errors.New("chain sequence is 0; sequences start at 1")

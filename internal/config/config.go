@@ -23,6 +23,7 @@ import (
 	"github.com/eucs-agent/eucs-agent/controls"
 	"github.com/eucs-agent/eucs-agent/exporters/cab"
 	"github.com/eucs-agent/eucs-agent/exporters/directory"
+	"github.com/eucs-agent/eucs-agent/internal/bundle"
 	"github.com/eucs-agent/eucs-agent/internal/signer"
 	"github.com/eucs-agent/eucs-agent/internal/telemetry"
 )
@@ -97,12 +98,25 @@ const (
 )
 
 // Load reads, defaults and validates the file at path.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return LoadWith(path, Overrides{}) }
+
+// Overrides are settings given on the command line rather than in the
+// file; they replace the file's before defaults are set and the whole is
+// validated.
+type Overrides struct {
+	// Shard, when set, is this replica's shard for every collector: it
+	// replaces the top-level shard block and any collector's own, so that
+	// a StatefulSet can give each pod its ordinal while sharing one file.
+	Shard *collectors.Shard
+}
+
+// LoadWith is Load with command-line overrides.
+func LoadWith(path string, o Overrides) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := Parse(data)
+	cfg, err := parse(data, o)
 	if err != nil {
 		if lines := strings.Split(err.Error(), "\n"); len(lines) > 1 {
 			return nil, fmt.Errorf("config %s has %d problems:\n  %s", path, len(lines), strings.Join(lines, "\n  "))
@@ -128,7 +142,9 @@ func yamlError(err error) error {
 }
 
 // Parse decodes, defaults and validates a config document.
-func Parse(data []byte) (*Config, error) {
+func Parse(data []byte) (*Config, error) { return parse(data, Overrides{}) }
+
+func parse(data []byte, o Overrides) (*Config, error) {
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -137,6 +153,13 @@ func Parse(data []byte) (*Config, error) {
 			return nil, errors.New("the file is empty")
 		}
 		return nil, yamlError(err)
+	}
+	if o.Shard != nil {
+		shard := *o.Shard
+		cfg.Shard = &shard
+		if cfg.Collectors.AWS != nil {
+			cfg.Collectors.AWS.Shard = nil
+		}
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -274,4 +297,14 @@ func (c *Config) KeyPath() string { return strings.TrimPrefix(c.Signing.Key, "fi
 func (c *Config) TargetLevel() controls.Level {
 	l, _ := controls.ParseLevel(c.Level)
 	return l
+}
+
+// Chain is the id of the chain this agent keeps: bundle.ShardChain(index)
+// when the top-level shard splits the estate, "" otherwise. Collector
+// shard blocks alone do not name a chain.
+func (c *Config) Chain() string {
+	if c.Shard == nil || c.Shard.Count <= 1 {
+		return ""
+	}
+	return bundle.ShardChain(c.Shard.Index)
 }
