@@ -131,3 +131,44 @@ volume. A relative path is fine, it resolves against workingDir, the volume.
 {{- fail (printf "config.%s: %q is not under /var/lib/eucs-agent/, the data volume; it would be lost with the pod (or fail on the read-only root filesystem)" $key $path) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The StatefulSet of a sharded release. 52 characters at most: the controller
+labels its pods with controller-revision-hash, NAME-HASH, which must fit in
+63.
+*/}}
+{{- define "eucs-agent.statefulSetName" -}}
+{{- include "eucs-agent.fullname" . | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The headless Service that names a sharded release's pods (the StatefulSet's
+serviceName).
+*/}}
+{{- define "eucs-agent.shardsServiceName" -}}
+{{- printf "%s-shards" (include "eucs-agent.fullname" . | trunc 56 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+Refuses the values a sharded release cannot run with: each replica must get
+its shard from the chart alone and keep its chain on a claim of its own.
+*/}}
+{{- define "eucs-agent.checkSharding" -}}
+{{- if not (semverCompare ">=1.28.0-0" .Capabilities.KubeVersion.Version) }}
+{{- fail (printf "sharding.enabled: needs Kubernetes 1.28 or later, which labels each StatefulSet pod with its ordinal (apps.kubernetes.io/pod-index); this cluster is %s" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- if hasKey .Values.config "shard" }}
+{{- fail "config.shard: leave it out with sharding.enabled; the chart gives each replica its shard (--shard-index is the pod's ordinal, --shard-count is sharding.replicas)" }}
+{{- end }}
+{{- range $name, $collector := .Values.config.collectors }}
+{{- if and (kindIs "map" $collector) (hasKey $collector "shard") }}
+{{- fail (printf "config.collectors.%s.shard: leave it out with sharding.enabled; the chart gives each replica its shard (--shard-index is the pod's ordinal, --shard-count is sharding.replicas)" $name) }}
+{{- end }}
+{{- end }}
+{{- if not .Values.persistence.enabled }}
+{{- fail "persistence.enabled: must be true with sharding.enabled; each replica keeps its chain on a claim of its own, which an emptyDir would lose with the pod" }}
+{{- end }}
+{{- if .Values.persistence.existingClaim }}
+{{- fail "persistence.existingClaim: cannot be used with sharding.enabled; every replica needs a claim of its own, which the StatefulSet makes from persistence.storageClass, accessModes and size" }}
+{{- end }}
+{{- end }}

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,9 @@ func TestScenariosRenderKnownKinds(t *testing.T) {
 		"monitoring":        {"ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "Service", "ServiceAccount", "ServiceMonitor"},
 		"no-persistence":    {"ConfigMap", "Deployment", "ServiceAccount"},
 		"workload-identity": {"ConfigMap", "Deployment", "PersistentVolumeClaim", "Secret", "ServiceAccount"},
+		// The StatefulSet makes each replica's claim; the second Service is
+		// its headless one.
+		"sharded": {"ConfigMap", "NetworkPolicy", "Service", "Service", "ServiceAccount", "ServiceMonitor", "StatefulSet"},
 	}
 	for _, sc := range scenarios(t) {
 		t.Run(sc, func(t *testing.T) {
@@ -91,8 +95,8 @@ func TestPodMeetsRestrictedPodSecurityStandard(t *testing.T) {
 	lv := api.LevelVersion{Level: api.LevelRestricted, Version: api.LatestVersion()}
 	for _, sc := range scenarios(t) {
 		t.Run(sc, func(t *testing.T) {
-			d := one[*appsv1.Deployment](t, renderScenario(t, sc, "--set", "probes.enabled=true"))
-			for _, r := range eval.EvaluatePod(lv, &d.Spec.Template.ObjectMeta, &d.Spec.Template.Spec) {
+			pod := podTemplate(t, renderScenario(t, sc, "--set", "probes.enabled=true"))
+			for _, r := range eval.EvaluatePod(lv, &pod.ObjectMeta, &pod.Spec) {
 				if !r.Allowed {
 					t.Errorf("restricted Pod Security Standard: %s (%s)", r.ForbiddenReason, r.ForbiddenDetail)
 				}
@@ -107,7 +111,7 @@ func TestSecureDefaults(t *testing.T) {
 	// filesystem, no API token) are held too.
 	for _, sc := range scenarios(t) {
 		t.Run(sc, func(t *testing.T) {
-			pod := one[*appsv1.Deployment](t, renderScenario(t, sc)).Spec.Template.Spec
+			pod := podTemplate(t, renderScenario(t, sc)).Spec
 			psc := pod.SecurityContext
 			if psc == nil {
 				t.Fatal("pod has no securityContext")
@@ -162,7 +166,19 @@ func TestSecureDefaults(t *testing.T) {
 func TestExactlyOneSigner(t *testing.T) {
 	for _, sc := range scenarios(t) {
 		t.Run(sc, func(t *testing.T) {
-			d := one[*appsv1.Deployment](t, renderScenario(t, sc))
+			ms := renderScenario(t, sc)
+			if sts := all[*appsv1.StatefulSet](ms); len(sts) > 0 {
+				// Sharded: one signer per chain. Each pod's data volume is
+				// its own claim, made from the StatefulSet's template.
+				if len(all[*corev1.PersistentVolumeClaim](ms)) != 0 {
+					t.Error("a sharded release renders a claim all replicas would share")
+				}
+				if len(sts[0].Spec.VolumeClaimTemplates) != 1 || sts[0].Spec.VolumeClaimTemplates[0].Name != "data" {
+					t.Errorf("volumeClaimTemplates %+v, want one named data", sts[0].Spec.VolumeClaimTemplates)
+				}
+				return
+			}
+			d := one[*appsv1.Deployment](t, ms)
 			if deref(d.Spec.Replicas) != 1 {
 				t.Errorf("replicas = %d, want 1", deref(d.Spec.Replicas))
 			}
@@ -413,9 +429,13 @@ func TestMountsMatchConfig(t *testing.T) {
 	for _, sc := range scenarios(t) {
 		t.Run(sc, func(t *testing.T) {
 			ms := renderScenario(t, sc)
-			d := one[*appsv1.Deployment](t, ms)
-			c := d.Spec.Template.Spec.Containers[0]
-			if want := []string{"run", "--config", configPath, "--grace", "45s"}; !slices.Equal(c.Args, want) {
+			pod := podTemplate(t, ms)
+			c := pod.Spec.Containers[0]
+			want := []string{"run", "--config", configPath, "--grace", "45s"}
+			if sts := all[*appsv1.StatefulSet](ms); len(sts) == 1 {
+				want = append(want, "--shard-index=$(EUCS_SHARD_INDEX)", fmt.Sprintf("--shard-count=%d", deref(sts[0].Spec.Replicas)))
+			}
+			if !slices.Equal(c.Args, want) {
 				t.Errorf("args = %q, want %q", c.Args, want)
 			}
 			for path, volume := range map[string]string{configPath: "config", keyDir: "signing-key", dataDir: "data", "/tmp": "tmp"} {
@@ -429,7 +449,7 @@ func TestMountsMatchConfig(t *testing.T) {
 					t.Errorf("%s is mounted writable", path)
 				}
 			}
-			key := volume(t, d, "signing-key").Secret
+			key := volume(t, pod, "signing-key").Secret
 			if key == nil || len(key.Items) != 1 || key.Items[0].Path != "key.pem" {
 				t.Fatalf("signing-key volume %+v: want the Secret's key mapped to key.pem", key)
 			}
@@ -451,7 +471,7 @@ func TestPersistence(t *testing.T) {
 			t.Errorf("storageClassName = %q, want unset (the cluster default)", *pvc.Spec.StorageClassName)
 		}
 		d := one[*appsv1.Deployment](t, ms)
-		if got := volume(t, d, "data").PersistentVolumeClaim; got == nil || got.ClaimName != pvc.Name {
+		if got := volume(t, &d.Spec.Template, "data").PersistentVolumeClaim; got == nil || got.ClaimName != pvc.Name {
 			t.Errorf("data volume %+v, want claim %s", got, pvc.Name)
 		}
 	})
@@ -463,13 +483,13 @@ func TestPersistence(t *testing.T) {
 	})
 	t.Run("existing claim", func(t *testing.T) {
 		d := one[*appsv1.Deployment](t, renderScenario(t, "existing-secrets"))
-		if got := volume(t, d, "data").PersistentVolumeClaim; got == nil || got.ClaimName != "evidence-archive" {
+		if got := volume(t, &d.Spec.Template, "data").PersistentVolumeClaim; got == nil || got.ClaimName != "evidence-archive" {
 			t.Errorf("data volume %+v, want claim evidence-archive", got)
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
 		d := one[*appsv1.Deployment](t, renderScenario(t, "no-persistence"))
-		if volume(t, d, "data").EmptyDir == nil {
+		if volume(t, &d.Spec.Template, "data").EmptyDir == nil {
 			t.Error("data volume is not an emptyDir")
 		}
 	})
@@ -478,11 +498,11 @@ func TestPersistence(t *testing.T) {
 func TestSecrets(t *testing.T) {
 	t.Run("existing secrets", func(t *testing.T) {
 		d := one[*appsv1.Deployment](t, renderScenario(t, "existing-secrets"))
-		key := volume(t, d, "signing-key").Secret
+		key := volume(t, &d.Spec.Template, "signing-key").Secret
 		if key.SecretName != "agent-keys" || key.Items[0].Key != "signing.pem" {
 			t.Errorf("signing-key volume %+v, want secret agent-keys, key signing.pem", key)
 		}
-		if got := volume(t, d, "tls").Secret; got == nil || got.SecretName != "agent-mtls" {
+		if got := volume(t, &d.Spec.Template, "tls").Secret; got == nil || got.SecretName != "agent-mtls" {
 			t.Errorf("tls volume %+v, want secret agent-mtls", got)
 		}
 		if m, ok := mountAt(d.Spec.Template.Spec.Containers[0], "/etc/eucs-agent/tls"); !ok || !m.ReadOnly {
@@ -496,7 +516,7 @@ func TestSecrets(t *testing.T) {
 			t.Errorf("secret %s has no key.pem PEM: %v", s.Name, s.Data)
 		}
 		d := one[*appsv1.Deployment](t, ms)
-		if volume(t, d, "signing-key").Secret.SecretName != s.Name {
+		if volume(t, &d.Spec.Template, "signing-key").Secret.SecretName != s.Name {
 			t.Error("the pod does not mount the created secret")
 		}
 		if d.Spec.Template.Annotations["checksum/signing-key"] == "" {
@@ -688,6 +708,21 @@ data:
 	return one[*corev1.ConfigMap](t, ms).Data["NOTES"]
 }
 
+// podTemplate returns the pod of the one workload the chart rendered: the
+// Deployment, or the StatefulSet of a sharded release.
+func podTemplate(t *testing.T, ms []manifest) *corev1.PodTemplateSpec {
+	t.Helper()
+	ds, ss := all[*appsv1.Deployment](ms), all[*appsv1.StatefulSet](ms)
+	switch {
+	case len(ds) == 1 && len(ss) == 0:
+		return &ds[0].Spec.Template
+	case len(ds) == 0 && len(ss) == 1:
+		return &ss[0].Spec.Template
+	}
+	t.Fatalf("rendered %d Deployments and %d StatefulSets, want one of either", len(ds), len(ss))
+	return nil
+}
+
 func mountAt(c corev1.Container, path string) (corev1.VolumeMount, bool) {
 	for _, m := range c.VolumeMounts {
 		if m.MountPath == path {
@@ -697,9 +732,9 @@ func mountAt(c corev1.Container, path string) (corev1.VolumeMount, bool) {
 	return corev1.VolumeMount{}, false
 }
 
-func volume(t *testing.T, d *appsv1.Deployment, name string) corev1.Volume {
+func volume(t *testing.T, pod *corev1.PodTemplateSpec, name string) corev1.Volume {
 	t.Helper()
-	for _, v := range d.Spec.Template.Spec.Volumes {
+	for _, v := range pod.Spec.Volumes {
 		if v.Name == name {
 			return v
 		}
@@ -776,7 +811,7 @@ func TestAWSWebIdentityOutsideEKS(t *testing.T) {
 	ms := renderScenario(t, "default", "--set", "awsWebIdentity.roleArn="+role)
 	d := one[*appsv1.Deployment](t, ms)
 	pod := d.Spec.Template.Spec
-	src := volume(t, d, "aws-token").Projected
+	src := volume(t, &d.Spec.Template, "aws-token").Projected
 	if src == nil || len(src.Sources) != 1 || src.Sources[0].ServiceAccountToken == nil {
 		t.Fatalf("aws-token volume %+v, want one projected service account token", src)
 	}
