@@ -130,12 +130,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("validate", "validate --config agent.yaml", stdout, stderr)
+	fs := newFlags("validate", "validate --config agent.yaml [--shard-index I --shard-count N]", stdout, stderr)
 	path := fs.String("config", "agent.yaml", "config file")
+	shard := shardFlags(fs)
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	cfg, err := config.Load(*path)
+	o, err := shard()
+	if err != nil {
+		fmt.Fprintf(stderr, "validate: %v\n", err)
+		return exitBadUsage
+	}
+	cfg, err := config.LoadWith(*path, o)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitBadUsage
@@ -151,8 +157,12 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitBadUsage
 	}
 	sched, _ := cfg.Cron()
-	fmt.Fprintf(stdout, "config %s is valid: service %q at level %s, next run %s\n",
-		*path, cfg.Service, cfg.TargetLevel(), sched.Next(time.Now()).Format(time.RFC3339))
+	chain := ""
+	if id := cfg.Chain(); id != "" {
+		chain = ", chain " + id
+	}
+	fmt.Fprintf(stdout, "config %s is valid: service %q at level %s%s, next run %s\n",
+		*path, cfg.Service, cfg.TargetLevel(), chain, sched.Next(time.Now()).Format(time.RFC3339))
 	return exitOK
 }
 

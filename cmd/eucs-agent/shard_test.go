@@ -69,3 +69,11 @@ func TestShardFlagsPickTheReplicasScopesAndChain(t *testing.T) {
 		t.Errorf("exit %d, stderr lacks %q:\n%s", code, want, stderr)
 	}
 }
+
+func TestValidateNamesTheReplicasChain(t *testing.T) {
+	cfg := simConfig(t, "")
+	code, stdout, stderr := runCmd(t, "validate", "--config", cfg, "--shard-index", "2", "--shard-count", "3")
+	if code != exitOK || !strings.Contains(stdout, `at level high, chain shard-2, next run`) {
+		t.Errorf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+}
