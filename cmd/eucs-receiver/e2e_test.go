@@ -25,7 +25,11 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
+	"github.com/eucs-agent/eucs-agent/controls"
+	"github.com/eucs-agent/eucs-agent/exporters"
+	"github.com/eucs-agent/eucs-agent/exporters/directory"
 	"github.com/eucs-agent/eucs-agent/internal/bundle"
+	"github.com/eucs-agent/eucs-agent/internal/finding"
 	"github.com/eucs-agent/eucs-agent/internal/receiver/pki"
 	"github.com/eucs-agent/eucs-agent/internal/receiver/protocol"
 	"github.com/eucs-agent/eucs-agent/internal/sim/awssim"
@@ -277,6 +281,10 @@ func storedSequences(t *testing.T, c *http.Client, addr string) []uint64 {
 	return seqs
 }
 
+// runFiles matches the evidence directory's bundles and manifests, not
+// the parts beside them.
+const runFiles = "bundle-????????????.dsse.json"
+
 func countFiles(dir, pattern string) int {
 	m, _ := filepath.Glob(filepath.Join(dir, pattern))
 	return len(m)
@@ -418,9 +426,9 @@ log:
 	// 2. The receiver goes away for several runs; the agent keeps sealing
 	// and queues.
 	recv.stop(t)
-	before := countFiles(evidence, "bundle-*.dsse.json")
+	before := countFiles(evidence, runFiles)
 	waitFor(t, "three runs while the receiver is down", 30*time.Second, func() bool {
-		return countFiles(evidence, "bundle-*.dsse.json") >= before+3
+		return countFiles(evidence, runFiles) >= before+3
 	})
 	if len(pendingSeqs(work)) < 2 {
 		t.Errorf("outbox holds %v while the receiver is down", pendingSeqs(work))
@@ -457,6 +465,14 @@ log:
 	proxy.swallow.Store(false)
 	proxy.closeAll()
 
+	// 4b. The simulated estate is far too small for the agent to split a
+	// run, and its config has no knob for the part bounds; so while it is
+	// down, the next run is sealed here as the agent seals a large one: a
+	// manifest and three parts, with the agent's key and chain state, into
+	// its evidence directory. The restarted agent's exporter queues it
+	// from there, uploads the parts and delivers the manifest.
+	splitSeq := sealSplitRun(t, agentPriv, filepath.Join(work, "state"), evidence)
+
 	// 5. The agent restarts: the resend is answered with the original
 	// receipt, and delivery goes on.
 	agent = start(t, dir, "agent", env, agentBin, "run", "--config", cfgPath)
@@ -471,7 +487,7 @@ log:
 	if err != nil {
 		t.Fatalf("collect: %v\n%s", err, out)
 	}
-	total := countFiles(evidence, "bundle-*.dsse.json")
+	total := countFiles(evidence, runFiles)
 	if n := len(pendingSeqs(work)); n != 0 {
 		t.Errorf("after collect's flush %d bundles are still queued", n)
 	}
@@ -486,6 +502,7 @@ log:
 			Sequence uint64 `json:"sequence"`
 			Received string `json:"received"`
 			Chain    string `json:"chain"`
+			Parts    int    `json:"parts"`
 		} `json:"bundles"`
 	}
 	json.NewDecoder(resp.Body).Decode(&listing)
@@ -500,6 +517,9 @@ log:
 		}
 		if b.Sequence != uint64(i+1) || b.Chain != wantChain {
 			t.Errorf("bundle %d: sequence %d chain %s", i+1, b.Sequence, b.Chain)
+		}
+		if wantParts := map[bool]int{true: 3}[b.Sequence == splitSeq]; b.Parts != wantParts {
+			t.Errorf("bundle %d has %d parts, want %d", b.Sequence, b.Parts, wantParts)
 		}
 		if i > 0 && b.Received < listing.Bundles[i-1].Received {
 			t.Errorf("bundle %d was received before bundle %d: delivery out of chain order", b.Sequence, b.Sequence-1)
@@ -516,6 +536,7 @@ log:
 	}
 	exported := filepath.Join(dir, "export")
 	var files []string
+	parts := 0
 	tr := tar.NewReader(resp.Body)
 	for {
 		hdr, err := tr.Next()
@@ -531,14 +552,20 @@ log:
 		writeFile(t, p, b)
 		if strings.HasPrefix(filepath.Base(p), "bundle-") {
 			files = append(files, p)
+			if strings.Contains(filepath.Base(p), ".part-") {
+				parts++
+			}
 			if orig, err := os.ReadFile(filepath.Join(evidence, filepath.Base(p))); err != nil || !bytes.Equal(orig, b) {
 				t.Errorf("%s differs from the agent's evidence", filepath.Base(p))
 			}
 		}
 	}
 	resp.Body.Close()
+	if parts != 3 || len(files) != total+3 {
+		t.Errorf("the export holds %d files, %d of them parts; want %d bundles and 3 parts", len(files), parts, total)
+	}
 	out, err = exec.Command(agentBin, append([]string{"verify", "--key", agentPub}, files...)...).CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), fmt.Sprintf("OK: %d bundles (sequences 1 to %d)", total, total)) {
+	if err != nil || !strings.HasPrefix(string(out), fmt.Sprintf("OK: %d bundles (sequences 1 to %d; 1 split into 3 parts)", total, total)) {
 		t.Errorf("eucs-agent verify on the exported chain: %v\n%s", err, out)
 	}
 
@@ -632,4 +659,70 @@ func sign(t *testing.T, s bundle.Signer, payload []byte) []byte {
 	}
 	out, _ := json.Marshal(env)
 	return out
+}
+
+// sealSplitRun seals the agent's next run as a manifest and three parts
+// with its key, writes them into its evidence directory as its directory
+// exporter does (parts first), and advances its chain state, as the agent
+// does for a run over its part bounds. It returns the run's sequence.
+func sealSplitRun(t *testing.T, keyPath, stateDir, evidenceDir string) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	signer, err := bundle.LoadFileSigner(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statePath := filepath.Join(stateDir, "chain.json")
+	state, err := bundle.LoadState(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SIGKILL may have struck between a bundle's file and the state that
+	// follows it: the agent's own restart would find that bundle too.
+	for {
+		data, err := os.ReadFile(filepath.Join(evidenceDir, directory.FileName(state.Sequence+1)))
+		if err != nil {
+			break
+		}
+		var env dsse.Envelope
+		json.Unmarshal(data, &env)
+		payload, _ := base64.StdEncoding.DecodeString(env.Payload)
+		state = bundle.State{Chain: state.Chain, Sequence: state.Sequence + 1, Digest: protocolDigest(payload)}
+	}
+	limits := bundle.PartLimits{Findings: 2}
+	w, err := bundle.NewPartWriter(t.TempDir(), limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := range 6 {
+		if err := w.Finding(ctx, finding.Finding{Check: "aws.s3.versioning", Provider: "aws", Account: fmt.Sprintf("%012d", 111111111111*(i%2+1)),
+			Region: "eu-west-1", Service: "s3", Resource: fmt.Sprintf("arn:aws:s3:::e2e-split-%d", i), Status: finding.Pass,
+			Requirements: []string{"OPS-05.1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, err := directory.New(directory.Config{Path: evidenceDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	b, err := w.SealParts(ctx, bundle.Meta{RunID: "e2e-split", Started: now.Add(-time.Minute), Finished: now, AgentVersion: "e2e",
+		Service: "E2E Cloud Service", Level: controls.High}, []controls.Result{}, state.Next(), signer, limits,
+		func(ctx context.Context, p *bundle.Part) error {
+			return ev.ExportPart(ctx, p.Sequence, p.Index, p.Envelope)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Parts != 3 {
+		t.Fatalf("sealed %d parts", b.Parts)
+	}
+	if err := ev.Export(ctx, exporters.Bundle{Sequence: b.Sequence, Digest: b.PayloadDigest, Envelope: b.Envelope}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bundle.SaveState(statePath, b.State()); err != nil {
+		t.Fatal(err)
+	}
+	return b.Sequence
 }

@@ -93,3 +93,12 @@ func TestInitTenantsAndAuditors(t *testing.T) {
 		t.Errorf("client cert: %v %v", cert, err)
 	}
 }
+
+func TestServeRefusesBoundsThatAreNotPositive(t *testing.T) {
+	for _, flag := range []string{"--max-bundle-bytes=0", "--max-pending-bytes=-1", "--pending-expiry=0s"} {
+		code, _, errOut := runCmd(t, "serve", "--data", filepath.Join(t.TempDir(), "cab"), flag)
+		if code != exitBadUsage || errOut != "--max-bundle-bytes, --max-pending-bytes and --pending-expiry must be positive\n" {
+			t.Errorf("%s: exit %d, %q", flag, code, errOut)
+		}
+	}
+}

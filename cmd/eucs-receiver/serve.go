@@ -73,7 +73,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	keyFile := fs.String("tls-key", "", "server certificate's key (PEM); default DATA/"+serverKeyFile)
 	clientCA := fs.String("client-ca", "", "CA bundle (PEM) client certificates must chain to; default DATA/"+caCertFile)
 	receiptKey := fs.String("receipt-key", "", "receipt signing key (PKCS#8 ECDSA P-256); default DATA/"+receiptKeyFile)
-	maxBytes := fs.Int64("max-bundle-bytes", receiver.DefaultMaxBundleBytes, "largest bundle accepted, in bytes")
+	maxBytes := fs.Int64("max-bundle-bytes", receiver.DefaultMaxBundleBytes, "largest bundle, manifest or part accepted, in bytes")
+	maxPending := fs.Int64("max-pending-bytes", receiver.DefaultMaxPendingBytes, "most bytes of parts a tenant may have waiting for their manifests")
+	pendingTTL := fs.Duration("pending-expiry", receiver.DefaultPendingTTL, "how long a part waits for its manifest after its last upload before it is removed")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "json", "json or text")
 	var hosts multiFlag
@@ -84,6 +86,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		return exitBadUsage
+	}
+	if *maxBytes <= 0 || *maxPending <= 0 || *pendingTTL <= 0 {
+		fmt.Fprintln(stderr, "--max-bundle-bytes, --max-pending-bytes and --pending-expiry must be positive")
 		return exitBadUsage
 	}
 	data := *sf.data
@@ -131,7 +137,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	defer st.Close()
 
-	srv := receiver.New(receiver.Config{Store: st, Signer: signer, MaxBundleBytes: *maxBytes, Log: log})
+	srv := receiver.New(receiver.Config{Store: st, Signer: signer, MaxBundleBytes: *maxBytes,
+		MaxPendingBytes: *maxPending, PendingTTL: *pendingTTL, Log: log})
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "--listen: %v\n", err)
@@ -157,10 +164,27 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// Tests and scripts read this line for the address when --listen asked
 	// for port 0.
 	fmt.Fprintf(stdout, "eucs-receiver listening on https://%s (index: %s, receipt key %s)\n", ln.Addr(), kind, keyID)
-	log.Info("receiver started", "addr", ln.Addr().String(), "index", kind, "receipt_key", keyID, "max_bundle_bytes", *maxBytes)
+	log.Info("receiver started", "addr", ln.Addr().String(), "index", kind, "receipt_key", keyID, "max_bundle_bytes", *maxBytes,
+		"max_pending_bytes", *maxPending, "pending_expiry", pendingTTL.String())
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	// Parts whose manifest never came are removed even when no part
+	// arrives to trigger it.
+	go func() {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			if _, err := srv.ExpirePending(ctx); err != nil && ctx.Err() == nil {
+				log.Error("could not remove expired parts", "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	select {
 	case err := <-errc:
 		log.Error("receiver failed", "error", err)

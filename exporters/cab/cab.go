@@ -6,7 +6,10 @@
 // leaves the outbox only once the receiver has answered with a signed
 // receipt, which is kept as the provider's proof of what the CAB got and
 // when. The receiver is idempotent by payload digest, so a resend after a
-// crash is harmless. docs/receiver.md describes the protocol.
+// crash is harmless. A run split into parts is queued as its manifest; its
+// parts stay where the agent fsynced them, in the evidence directory, and
+// are uploaded when the receiver asks for them. docs/receiver.md describes
+// the protocol.
 package cab
 
 import (
@@ -26,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,13 +47,6 @@ import (
 // directory and is queued from there once deliveries make room.
 var ErrOutboxFull = errors.New("certification body outbox is full")
 
-// ErrSplitRun is returned (wrapped) by Export for a run sealed as a
-// manifest and parts: the receiver's protocol carries single bundles only
-// so far, so such a run stays in the evidence directory and the receiver
-// records a gap at its sequence rather than refusing a manifest without
-// its parts.
-var ErrSplitRun = errors.New("runs split into parts are not delivered to the certification body yet")
-
 // maxRetryAfter caps how long a receiver's Retry-After can park delivery,
 // so a misconfigured receiver cannot silence the agent for weeks.
 const maxRetryAfter = time.Hour
@@ -65,6 +62,7 @@ type Exporter struct {
 	box         *outbox
 	evidenceDir string
 	receipts    string
+	base        string // the receiver's URL without a trailing slash
 	endpoint    string
 	client      *http.Client
 	token       secret
@@ -79,7 +77,7 @@ type Exporter struct {
 	sleep  func(ctx context.Context, d time.Duration) error
 	jitter func() float64
 
-	fullEvents, delivered, setAside, failures atomic.Uint64
+	fullEvents, delivered, setAside, failures, partsUploaded atomic.Uint64
 	// refused is set while the last bundle offered did not fit, until
 	// something leaves the outbox: a limit can bite before it is reached.
 	refused atomic.Bool
@@ -97,6 +95,8 @@ type Stats struct {
 	// Delivered counts acknowledged bundles, SetAside bundles the receiver
 	// refused for good, Failures failed delivery attempts (counters).
 	Delivered, SetAside, Failures uint64
+	// PartsUploaded counts parts of split runs the receiver took (counter).
+	PartsUploaded uint64
 }
 
 // secret keeps a bearer token out of logs and errors whatever prints it.
@@ -167,6 +167,7 @@ func New(cfg Config, evidenceDir string, log *slog.Logger) (*Exporter, error) {
 		box:         box,
 		evidenceDir: evidenceDir,
 		receipts:    cfg.Receipts,
+		base:        strings.TrimSuffix(cfg.URL, "/"),
 		endpoint:    strings.TrimSuffix(cfg.URL, "/") + protocol.PathBundles,
 		client: &http.Client{
 			Timeout: cfg.RequestTimeout,
@@ -202,6 +203,20 @@ func (e *Exporter) GoString() string { return e.String() }
 // docs/evidence-format.md fixes it (exporters do not import each other).
 func evidenceName(seq uint64) string { return fmt.Sprintf("bundle-%012d.dsse.json", seq) }
 
+// partName is the directory exporter's file name for part index (from 1)
+// of the run with the given sequence.
+func partName(seq uint64, index int) string {
+	return fmt.Sprintf("bundle-%012d.part-%06d.dsse.json", seq, index)
+}
+
+// partPath is where the exporter reads part index of a split run: the
+// evidence directory, where the agent stored and fsynced it before the
+// manifest. The outbox does not copy parts; it queues the manifest, which
+// names each by payload digest.
+func (e *Exporter) partPath(seq uint64, index int) string {
+	return filepath.Join(e.evidenceDir, partName(seq, index))
+}
+
 // ReceiptPath is where the receipt of the bundle with the given sequence is
 // kept.
 func (e *Exporter) ReceiptPath(seq uint64) string {
@@ -225,7 +240,9 @@ func (e *Exporter) Export(_ context.Context, b exporters.Bundle) error {
 		return nil
 	}
 	if len(b.Parts) > 0 {
-		return e.skipSplit(b.Sequence, b.Digest)
+		if err := e.checkParts(b); err != nil {
+			return err
+		}
 	}
 	if same, err := sameFile(e.box.pendingPath(b.Sequence), b.Envelope); err == nil {
 		if same {
@@ -309,13 +326,6 @@ func (e *Exporter) refill(limit uint64, skipHoles bool) error {
 		if err != nil {
 			return fmt.Errorf("read evidence: %w", err)
 		}
-		if e.isSplit(next) {
-			if p, err := parseBundle(data); err == nil {
-				e.skipSplit(next, p.digest)
-			}
-			next++
-			continue
-		}
 		if !e.box.fits(items, int64(len(data))) {
 			return nil
 		}
@@ -335,23 +345,18 @@ func (e *Exporter) refill(limit uint64, skipHoles bool) error {
 	return nil
 }
 
-// isSplit reports whether the evidence directory holds parts of the run
-// with the given sequence (directory.PartFileName's naming).
-func (e *Exporter) isSplit(seq uint64) bool {
-	_, err := os.Stat(filepath.Join(e.evidenceDir, fmt.Sprintf("bundle-%012d.part-%06d.dsse.json", seq, 1)))
-	return err == nil
-}
-
-// skipSplit sets a split run aside: it is logged, the cursor moves past it
-// so that later runs flow, and the receiver will record the gap.
-func (e *Exporter) skipSplit(seq uint64, digest string) error {
-	err := fmt.Errorf("bundle %d: %w; it stays in the evidence directory and the receiver will record a gap", seq, ErrSplitRun)
-	e.setAside.Add(1)
-	e.log.Error("run split into parts not delivered", "sequence", seq, "error", err)
-	if aerr := e.box.advance(seq, digest); aerr != nil {
-		return errors.Join(err, aerr)
+// checkParts makes sure the parts Export is handed are the evidence
+// directory's files the delivery will read.
+func (e *Exporter) checkParts(b exporters.Bundle) error {
+	if e.evidenceDir == "" {
+		return fmt.Errorf("queue bundle %d: it is split into %d parts, and this exporter has no evidence directory to read them from", b.Sequence, len(b.Parts))
 	}
-	return err
+	for i, p := range b.Parts {
+		if want := e.partPath(b.Sequence, i+1); filepath.Clean(p) != filepath.Clean(want) {
+			return fmt.Errorf("queue bundle %d: part %d is %s, but the exporter reads it from %s", b.Sequence, i+1, p, want)
+		}
+	}
+	return nil
 }
 
 // nextInEvidence finds the smallest sequence in the evidence directory that
@@ -382,7 +387,7 @@ func (e *Exporter) Stats() Stats {
 		Depth: n, DepthBytes: size,
 		Full:       n >= e.cfg.MaxOutboxBundles || size >= int64(e.cfg.MaxOutboxBytes) || e.refused.Load(),
 		FullEvents: e.fullEvents.Load(), Delivered: e.delivered.Load(),
-		SetAside: e.setAside.Load(), Failures: e.failures.Load(),
+		SetAside: e.setAside.Load(), Failures: e.failures.Load(), PartsUploaded: e.partsUploaded.Load(),
 	}
 }
 
@@ -585,52 +590,188 @@ func (e *Exporter) deliver(ctx context.Context, it item) result {
 		return result{kind: setAway}
 	}
 
+	if len(p.parts) > 0 {
+		return e.deliverSplit(ctx, it, data, p)
+	}
+	a := e.post(ctx, it, data, p)
+	return e.settle(it, p, a)
+}
+
+// answer is the receiver's answer to one request, or why there was none.
+type answer struct {
+	status     int
+	body       []byte
+	retryAfter time.Duration
+	err        error // no answer (connection, timeout, reading it)
+}
+
+// send makes one request with the exporter's headers and reads at most
+// maxReceiptSize of the answer.
+func (e *Exporter) send(ctx context.Context, method, url string, body io.Reader, size int64, idempotencyKey string) answer {
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.endpoint, bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(rctx, method, url, body)
 	if err != nil {
-		return result{kind: retry, err: err}
+		return answer{err: err}
 	}
+	req.ContentLength = size
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", p.digest)
+	req.Header.Set("Idempotency-Key", idempotencyKey)
 	if e.token != "" {
 		req.Header.Set("Authorization", "Bearer "+string(e.token))
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
-		e.failures.Add(1)
-		return result{kind: retry, err: fmt.Errorf("send bundle %d: %w", it.seq, err)}
+		return answer{err: err}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReceiptSize))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReceiptSize))
 	if err != nil {
-		e.failures.Add(1)
-		return result{kind: retry, status: resp.StatusCode, err: fmt.Errorf("read the receiver's answer for bundle %d: %w", it.seq, err)}
+		return answer{status: resp.StatusCode, err: fmt.Errorf("read the receiver's answer: %w", err)}
 	}
+	return answer{status: resp.StatusCode, body: b, retryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+}
 
-	switch s := resp.StatusCode; {
+// post sends a bundle or manifest.
+func (e *Exporter) post(ctx context.Context, it item, data []byte, p parsed) answer {
+	a := e.send(ctx, http.MethodPost, e.endpoint, bytes.NewReader(data), int64(len(data)), p.digest)
+	if a.err != nil {
+		a.err = fmt.Errorf("send bundle %d: %w", it.seq, a.err)
+	}
+	return a
+}
+
+// refusedForGood reports the statuses that refuse the bundle itself:
+// resending cannot help.
+func refusedForGood(status int) bool {
+	return status == http.StatusBadRequest || status == http.StatusConflict ||
+		status == http.StatusRequestEntityTooLarge || status == http.StatusUnprocessableEntity
+}
+
+// settle acts on the receiver's answer to a bundle or manifest.
+func (e *Exporter) settle(it item, p parsed, a answer) result {
+	switch s := a.status; {
+	case a.err != nil:
+		e.failures.Add(1)
+		return result{kind: retry, status: s, err: a.err}
 	case s == http.StatusOK || s == http.StatusCreated:
-		return e.ack(it, p, body, s)
-	case s == http.StatusBadRequest || s == http.StatusConflict || s == http.StatusRequestEntityTooLarge || s == http.StatusUnprocessableEntity:
+		return e.ack(it, p, a.body, s)
+	case refusedForGood(s):
 		// The bundle itself is refused (malformed, bad signature, fork,
 		// too large): resending cannot help, and holding it would block
 		// every later bundle. Set it aside; the receiver records the gap.
-		reason := fmt.Sprintf("HTTP %d: %s", s, describe(body))
-		dst, err := e.box.moveAside(it, rejectedDir, reason)
-		if err != nil {
-			return result{kind: retry, status: s, err: err}
-		}
-		e.setAside.Add(1)
-		e.refused.Store(false)
-		if err := e.box.advance(it.seq, p.digest); err != nil {
-			e.log.Error("could not advance the outbox cursor", "error", err)
-		}
-		e.log.Error("the receiver refused the bundle for good; moved aside", "sequence", it.seq, "status", s, "reason", describe(body), "file", dst)
-		return result{kind: setAway, status: s}
+		return e.setAsideRefused(it, p, s, fmt.Sprintf("HTTP %d: %s", s, describe(a.body)))
 	default:
 		e.failures.Add(1)
-		return result{kind: retry, status: s, retryAfter: retryAfter(resp.Header.Get("Retry-After")),
-			err: fmt.Errorf("bundle %d: receiver answered HTTP %d: %s", it.seq, s, describe(body))}
+		return result{kind: retry, status: s, retryAfter: a.retryAfter,
+			err: fmt.Errorf("bundle %d: receiver answered HTTP %d: %s", it.seq, s, describe(a.body))}
+	}
+}
+
+// setAsideRefused moves a bundle the receiver refused for good (status),
+// or a split run that cannot be delivered (status 0), to rejected/ and
+// moves the cursor past it.
+func (e *Exporter) setAsideRefused(it item, p parsed, status int, reason string) result {
+	dst, err := e.box.moveAside(it, rejectedDir, reason)
+	if err != nil {
+		return result{kind: retry, status: status, err: err}
+	}
+	e.setAside.Add(1)
+	e.refused.Store(false)
+	if err := e.box.advance(it.seq, p.digest); err != nil {
+		e.log.Error("could not advance the outbox cursor", "error", err)
+	}
+	if status == 0 {
+		e.log.Error("the split run cannot be delivered; moved aside, the receiver will record the gap", "sequence", it.seq, "reason", reason, "file", dst)
+	} else {
+		e.log.Error("the receiver refused the bundle for good; moved aside", "sequence", it.seq, "status", status, "reason", reason, "file", dst)
+	}
+	return result{kind: setAway, status: status}
+}
+
+// deliverSplit delivers a run split into parts. It sends the manifest
+// first: the receiver answers missing_parts with the parts it lacks (all of
+// them the first time; after a crash, only those not uploaded yet), the
+// exporter uploads exactly those, streamed from the evidence directory one
+// at a time, and sends the manifest again. A receiver that holds every
+// part answers the manifest with its receipt, as for a bundle.
+func (e *Exporter) deliverSplit(ctx context.Context, it item, data []byte, p parsed) result {
+	for round := 0; ; round++ {
+		a := e.post(ctx, it, data, p)
+		missing, ok := missingParts(a)
+		if !ok {
+			return e.settle(it, p, a)
+		}
+		if round > 0 {
+			// Uploaded and still missing: a receiver behind a balancer
+			// whose nodes do not share storage, or parts expiring at once.
+			e.failures.Add(1)
+			return result{kind: retry, status: a.status, retryAfter: a.retryAfter,
+				err: fmt.Errorf("bundle %d: the receiver still lacks %d parts after they were uploaded", it.seq, len(missing))}
+		}
+		e.log.Info("uploading the parts of a split run", "sequence", it.seq, "parts", len(p.parts), "missing", len(missing))
+		for _, d := range missing {
+			if r, done := e.uploadPart(ctx, it, p, d); done {
+				return r
+			}
+		}
+	}
+}
+
+// missingParts reads a missing_parts answer.
+func missingParts(a answer) ([]string, bool) {
+	if a.err != nil || a.status != protocol.StatusMissingParts {
+		return nil, false
+	}
+	var pe protocol.Error
+	if err := json.Unmarshal(a.body, &pe); err != nil || pe.Code != protocol.CodeMissingParts || len(pe.Missing) == 0 {
+		return nil, false
+	}
+	return pe.Missing, true
+}
+
+// uploadPart streams one part the receiver asked for. done is true when
+// delivery of the run ends here (to be retried later, or set aside).
+func (e *Exporter) uploadPart(ctx context.Context, it item, p parsed, digest string) (result, bool) {
+	index := slices.Index(p.parts, digest) + 1
+	if index == 0 {
+		e.failures.Add(1)
+		return result{kind: retry, err: fmt.Errorf("bundle %d: the receiver asks for part %s, which the manifest does not name", it.seq, digest)}, true
+	}
+	if e.evidenceDir == "" {
+		return e.setAsideRefused(it, p, 0, fmt.Sprintf("the run is split into %d parts, and this exporter has no evidence directory to read them from", len(p.parts))), true
+	}
+	path := e.partPath(it.seq, index)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The evidence directory lost it: the run cannot be delivered whole.
+		return e.setAsideRefused(it, p, 0, fmt.Sprintf("part %d of %d (%s) is not in the evidence directory", index, len(p.parts), path)), true
+	}
+	if err != nil {
+		e.failures.Add(1)
+		return result{kind: retry, err: fmt.Errorf("bundle %d: %w", it.seq, err)}, true
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		e.failures.Add(1)
+		return result{kind: retry, err: fmt.Errorf("bundle %d: %w", it.seq, err)}, true
+	}
+	a := e.send(ctx, http.MethodPut, e.base+protocol.PartPath(digest), f, info.Size(), digest)
+	switch s := a.status; {
+	case a.err != nil:
+		e.failures.Add(1)
+		return result{kind: retry, status: s, err: fmt.Errorf("send part %d of bundle %d: %w", index, it.seq, a.err)}, true
+	case s == http.StatusOK || s == http.StatusCreated:
+		e.partsUploaded.Add(1)
+		e.log.Debug("part uploaded", "sequence", it.seq, "part", index, "of", len(p.parts), "status", s)
+		return result{}, false
+	case refusedForGood(s):
+		return e.setAsideRefused(it, p, s, fmt.Sprintf("part %d of %d (%s): HTTP %d: %s", index, len(p.parts), path, s, describe(a.body))), true
+	default:
+		e.failures.Add(1)
+		return result{kind: retry, status: s, retryAfter: a.retryAfter,
+			err: fmt.Errorf("part %d of bundle %d: receiver answered HTTP %d: %s", index, it.seq, s, describe(a.body))}, true
 	}
 }
 
@@ -665,6 +806,9 @@ func (e *Exporter) ack(it item, p parsed, body []byte, status int) result {
 	r, err := protocol.ParseReceipt(body, e.receiverKey)
 	if err == nil && (r.PayloadDigest != p.digest || r.Sequence != p.seq) {
 		err = fmt.Errorf("receipt is for sequence %d digest %s, not for sequence %d digest %s", r.Sequence, r.PayloadDigest, p.seq, p.digest)
+	}
+	if err == nil && r.ChainID != p.chain {
+		err = fmt.Errorf("receipt is for chain %q, not for chain %q", r.ChainID, p.chain)
 	}
 	if err != nil {
 		// Without a receipt we can trust, the bundle stays queued; the

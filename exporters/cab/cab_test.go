@@ -35,13 +35,18 @@ import (
 // business and the fake receiver does not check them.
 func fakeBundle(seq uint64) exporters.Bundle {
 	payload := fmt.Sprintf(`{"_type":"https://in-toto.io/Statement/v1","predicate":{"chain":{"sequence":%d,"previous":""},"pad":%q}}`, seq, strings.Repeat("x", 100))
+	sum := sha256.Sum256([]byte(payload))
+	return exporters.Bundle{Sequence: seq, Digest: fmt.Sprintf("%x", sum), Envelope: envelopeOf(payload)}
+}
+
+// envelopeOf wraps payload in an envelope with a dummy signature.
+func envelopeOf(payload string) []byte {
 	env, _ := json.Marshal(map[string]any{
 		"payloadType": bundle.PayloadType,
 		"payload":     base64.StdEncoding.EncodeToString([]byte(payload)),
 		"signatures":  []map[string]string{{"keyid": "k", "sig": "AAAA"}},
 	})
-	sum := sha256.Sum256([]byte(payload))
-	return exporters.Bundle{Sequence: seq, Digest: fmt.Sprintf("%x", sum), Envelope: append(env, '\n')}
+	return append(env, '\n')
 }
 
 // fakeReceiver speaks the receiver's protocol over mutual TLS: it keeps
@@ -694,33 +699,5 @@ func TestConfigProblemsAreReportedWithTheirPath(t *testing.T) {
 	}
 	if _, err := ParseByteSize("lots"); err == nil || err.Error() != `"lots" is not a size (bytes, or a whole number with KB, MB, GB, KiB, MiB or GiB)` {
 		t.Errorf("lots: %v", err)
-	}
-}
-
-func TestASplitRunIsSkippedNotSentHalf(t *testing.T) {
-	p := newPKI(t)
-	r := newFakeReceiver(t, p)
-	cfg := testConfig(t, p, r.srv.URL)
-	evidence := filepath.Join(t.TempDir(), "evidence")
-	writeEvidence(t, evidence, 1, 2, 3)
-	os.WriteFile(filepath.Join(evidence, directory.PartFileName(2, 1)), []byte("part"), 0o640)
-	e, logs := newExporter(t, cfg, evidence)
-	split := fakeBundle(2)
-	split.Parts = []string{filepath.Join(evidence, directory.PartFileName(2, 1))}
-	if err := e.Export(context.Background(), fakeBundle(1)); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Export(context.Background(), split); !errors.Is(err, ErrSplitRun) {
-		t.Errorf("split run: %v", err)
-	}
-	if err := e.Export(context.Background(), fakeBundle(3)); err != nil {
-		t.Fatal(err)
-	}
-	runUntil(t, e, func() bool { return e.Depth() == 0 })
-	if got := r.got(); !equal(got, seqs(1, 3)) {
-		t.Errorf("receiver got %v", got)
-	}
-	if !strings.Contains(logs.String(), "run split into parts not delivered") {
-		t.Error("no error logged for the split run")
 	}
 }

@@ -21,6 +21,8 @@ import (
 // a crash at any instant leaves something a restart understands:
 //
 //	pending/bundle-<seq>.dsse.json   waiting for the receiver, written atomically
+//	                                 (a split run's manifest: its parts are read
+//	                                 from the evidence directory, not copied)
 //	rejected/bundle-<seq>.dsse.json  refused by the receiver for good (with .error beside it)
 //	corrupt/bundle-<seq>.dsse.json   unreadable; the evidence directory still has the original
 //	cursor.json                      the highest sequence handed over (acknowledged or set aside)
@@ -222,10 +224,15 @@ func (o *outbox) lock() (unlock func(), ok bool, err error) {
 type parsed struct {
 	seq    uint64
 	digest string
+	// chain is the chain id ("" for an unsharded agent's bundles).
+	chain string
+	// parts are a manifest's part digests in part order; nil for a bundle.
+	parts []string
 }
 
 // parseBundle reads what the outbox needs from an envelope: the payload
-// digest and the sequence the signed payload claims. It does not check the
+// digest, the sequence the signed payload claims, and for a split run's
+// manifest the payload digests of its parts. It does not check the
 // signature; the receiver does, and the agent signed it.
 func parseBundle(data []byte) (parsed, error) {
 	env, err := protocol.DecodeEnvelope(data)
@@ -237,8 +244,15 @@ func parseBundle(data []byte) (parsed, error) {
 		return parsed{}, err
 	}
 	var st struct {
+		PredicateType string `json:"predicateType"`
+		Subject       []struct {
+			Digest struct {
+				SHA256 string `json:"sha256"`
+			} `json:"digest"`
+		} `json:"subject"`
 		Predicate struct {
 			Chain *struct {
+				ID       string `json:"id"`
 				Sequence uint64 `json:"sequence"`
 			} `json:"chain"`
 		} `json:"predicate"`
@@ -249,7 +263,19 @@ func parseBundle(data []byte) (parsed, error) {
 	if st.Predicate.Chain == nil || st.Predicate.Chain.Sequence == 0 {
 		return parsed{}, errors.New("payload has no predicate.chain.sequence")
 	}
-	return parsed{seq: st.Predicate.Chain.Sequence, digest: digest}, nil
+	p := parsed{seq: st.Predicate.Chain.Sequence, digest: digest, chain: st.Predicate.Chain.ID}
+	if st.PredicateType == bundle.ManifestPredicateType {
+		if len(st.Subject) == 0 {
+			return parsed{}, errors.New("manifest names no parts")
+		}
+		for i, s := range st.Subject {
+			if s.Digest.SHA256 == "" {
+				return parsed{}, fmt.Errorf("manifest subject %d has no sha256 digest", i+1)
+			}
+			p.parts = append(p.parts, s.Digest.SHA256)
+		}
+	}
+	return p, nil
 }
 
 // sameFile reports whether path holds exactly data.

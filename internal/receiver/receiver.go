@@ -11,7 +11,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -33,39 +32,71 @@ import (
 // room for a run over a very large estate.
 const DefaultMaxBundleBytes = 256 << 20
 
+// Defaults for the parts of split runs that wait for their manifest.
+const (
+	// DefaultMaxPendingBytes bounds, per tenant, the parts received whose
+	// manifest has not been stored yet: several runs of 60 parts of 16 MiB.
+	DefaultMaxPendingBytes = 4 << 30
+	// DefaultPendingTTL is how long a part waits for its manifest after
+	// its last upload before it is removed.
+	DefaultPendingTTL = 7 * 24 * time.Hour
+)
+
+// sweepEvery is how often part uploads also remove expired pending parts.
+const sweepEvery = time.Minute
+
 // Config wires a Server.
 type Config struct {
 	Store store.Store
 	// Signer signs receipts with the receiver's key.
 	Signer bundle.Signer
-	// MaxBundleBytes bounds a submitted body; 0 means DefaultMaxBundleBytes.
+	// MaxBundleBytes bounds a submitted body (a bundle, a manifest or one
+	// part); 0 means DefaultMaxBundleBytes.
 	MaxBundleBytes int64
-	Log            *slog.Logger
+	// MaxPendingBytes bounds the bytes of a tenant's parts waiting for
+	// their manifest; 0 means DefaultMaxPendingBytes.
+	MaxPendingBytes int64
+	// PendingTTL is how long a part waits for its manifest after its last
+	// upload; 0 means DefaultPendingTTL.
+	PendingTTL time.Duration
+	Log        *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // Server serves the receiver's API.
 type Server struct {
-	store   store.Store
-	signer  bundle.Signer
-	maxBody int64
-	log     *slog.Logger
-	now     func() time.Time
+	store      store.Store
+	signer     bundle.Signer
+	maxBody    int64
+	maxPending int64
+	pendingTTL time.Duration
+	log        *slog.Logger
+	now        func() time.Time
 
-	// locks serialises submissions per tenant, so the chain checks and the
-	// insert see one consistent chain. (Several receivers sharing one
-	// PostgreSQL database are still safe: the primary key on the sequence
-	// decides, and the loser answers as for a resend or a fork.)
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	// locks serialise submissions per tenant and chain, so the chain checks
+	// and the insert see one consistent chain, and part uploads per tenant,
+	// so the pending parts' bound holds. (Several receivers sharing one
+	// PostgreSQL database are still safe: the primary key on (tenant,
+	// chain, sequence) decides, and the loser answers as for a resend or a
+	// fork.)
+	mu        sync.Mutex
+	locks     map[string]*sync.Mutex
+	lastSweep time.Time
 }
 
 // New returns a Server.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, signer: cfg.Signer, maxBody: cfg.MaxBundleBytes, log: cfg.Log, now: cfg.Now, locks: map[string]*sync.Mutex{}}
+	s := &Server{store: cfg.Store, signer: cfg.Signer, maxBody: cfg.MaxBundleBytes, maxPending: cfg.MaxPendingBytes,
+		pendingTTL: cfg.PendingTTL, log: cfg.Log, now: cfg.Now, locks: map[string]*sync.Mutex{}}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBundleBytes
+	}
+	if s.maxPending <= 0 {
+		s.maxPending = DefaultMaxPendingBytes
+	}
+	if s.pendingTTL <= 0 {
+		s.pendingTTL = DefaultPendingTTL
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -78,17 +109,22 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+protocol.PathBundles, s.submit)
 	mux.HandleFunc("POST /v1/tenants/{tenant}/bundles", s.submit)
+	mux.HandleFunc("PUT "+protocol.PathParts+"/{digest}", s.putPart)
+	mux.HandleFunc("PUT /v1/tenants/{tenant}/parts/{digest}", s.putPart)
+	mux.HandleFunc("GET /v1/tenants/{tenant}/chains", s.listChains)
 	mux.HandleFunc("GET /v1/tenants", s.listTenants)
 	mux.HandleFunc("GET /v1/tenants/{tenant}", s.getTenant)
 	mux.HandleFunc("GET /v1/tenants/{tenant}/bundles", s.listBundles)
 	mux.HandleFunc("GET /v1/tenants/{tenant}/bundles/{seq}", s.getBundle)
 	mux.HandleFunc("GET /v1/tenants/{tenant}/bundles/{seq}/receipt", s.getReceipt)
+	mux.HandleFunc("GET /v1/tenants/{tenant}/bundles/{seq}/parts", s.listParts)
+	mux.HandleFunc("GET /v1/tenants/{tenant}/bundles/{seq}/parts/{index}", s.getPart)
 	mux.HandleFunc("GET /v1/tenants/{tenant}/requirements/{id}", s.requirementHistory)
 	mux.HandleFunc("GET /v1/tenants/{tenant}/gaps", s.listGaps)
 	mux.HandleFunc("GET /v1/tenants/{tenant}/forks", s.listForks)
 	mux.HandleFunc("GET /v1/tenants/{tenant}/chain", s.exportChain)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{http.StatusNotFound, protocol.CodeNotFound, "no such API endpoint: " + r.Method + " " + r.URL.Path})
+		writeError(w, fail(http.StatusNotFound, protocol.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	return mux
 }
@@ -98,6 +134,8 @@ type apiError struct {
 	status  int
 	code    string
 	message string
+	// missing goes with CodeMissingParts.
+	missing []string
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -107,7 +145,7 @@ func fail(status int, code, format string, args ...any) *apiError {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	writeJSON(w, e.status, protocol.Error{Message: e.message, Code: e.code})
+	writeJSON(w, e.status, protocol.Error{Message: e.message, Code: e.code, Missing: e.missing})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -155,15 +193,53 @@ func (s *Server) tenantLock(name string) *sync.Mutex {
 	return l
 }
 
-// submit accepts one bundle.
+// ExpirePending removes the parts that have waited longer than the
+// configured time for their manifest. The server calls it itself now and
+// then as parts arrive; serve calls it periodically too.
+func (s *Server) ExpirePending(ctx context.Context) (int, error) {
+	n, err := s.store.ExpirePendingParts(ctx, s.now().Add(-s.pendingTTL))
+	if n > 0 {
+		s.log.Warn("removed parts whose manifest never arrived", "parts", n, "waited", s.pendingTTL.String())
+	}
+	return n, err
+}
+
+// sweepSometimes runs ExpirePending at most once per sweepEvery.
+func (s *Server) sweepSometimes(ctx context.Context) {
+	s.mu.Lock()
+	due := s.now().Sub(s.lastSweep) >= sweepEvery
+	if due {
+		s.lastSweep = s.now()
+	}
+	s.mu.Unlock()
+	if !due {
+		return
+	}
+	if _, err := s.ExpirePending(ctx); err != nil {
+		s.log.Error("could not remove expired parts", "error", err)
+	}
+}
+
+// submit accepts one bundle, or a split run's manifest.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	status, body, aerr, err := s.accept(w, r)
+	s.answer(w, r, status, body, aerr, err, "bundle rejected")
+}
+
+// answer writes what a submission handler decided.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, status int, body []byte, aerr *apiError, err error, rejected string) {
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
 	if aerr != nil {
-		s.log.Warn("bundle rejected", "code", aerr.code, "status", aerr.status, "reason", aerr.message, "client", clientCN(r))
+		lvl := slog.LevelWarn
+		if aerr.code == protocol.CodeMissingParts {
+			// The normal first answer to a manifest: the agent uploads
+			// the parts it names and sends it again.
+			lvl = slog.LevelInfo
+		}
+		s.log.Log(r.Context(), lvl, rejected, "code", aerr.code, "status", aerr.status, "reason", aerr.message, "client", clientCN(r))
 		writeError(w, aerr)
 		return
 	}
@@ -179,71 +255,269 @@ func clientCN(r *http.Request) string {
 	return r.TLS.PeerCertificates[0].Subject.CommonName
 }
 
+// submitter maps the client certificate to the tenant that submits, and
+// checks the tenant a path names.
+func (s *Server) submitter(r *http.Request) (string, *apiError, error) {
+	id, aerr, err := s.identify(r)
+	if err != nil || aerr != nil {
+		return "", aerr, err
+	}
+	if id.Kind != store.KindTenant {
+		return "", fail(http.StatusForbidden, protocol.CodeNotATenant, "auditor %s may read evidence but not submit it", id.Name), nil
+	}
+	if named := r.PathValue("tenant"); named != "" && named != id.Name {
+		return "", fail(http.StatusForbidden, protocol.CodeWrongTenant, "this client certificate belongs to tenant %s, not %s", id.Name, named), nil
+	}
+	return id.Name, nil, nil
+}
+
+// signed is an envelope whose signature verified with a key of the tenant.
+type signed struct {
+	data    []byte
+	key     store.Key
+	pub     *ecdsa.PublicKey
+	payload []byte
+	digest  string
+}
+
+// readSigned reads a body of at most maxBody bytes, decodes the DSSE
+// envelope and verifies its signature with a key of the tenant valid at
+// received.
+func (s *Server) readSigned(w http.ResponseWriter, r *http.Request, tenant string, received time.Time) (signed, *apiError, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return signed{}, fail(http.StatusRequestEntityTooLarge, protocol.CodeTooLarge, "the body is larger than this receiver's limit of %d bytes", s.maxBody), nil
+	}
+	if err != nil {
+		return signed{}, fail(http.StatusBadRequest, protocol.CodeMalformed, "could not read the body: %v", err), nil
+	}
+	env, err := protocol.DecodeEnvelope(data)
+	if err != nil {
+		return signed{}, fail(http.StatusBadRequest, protocol.CodeMalformed, "the body is %v", err), nil
+	}
+	if env.PayloadType != bundle.PayloadType {
+		return signed{}, fail(http.StatusBadRequest, protocol.CodeMalformed, "payloadType is %q, want %q", env.PayloadType, bundle.PayloadType), nil
+	}
+	// The key: one of the tenant's, named by a signature, valid now.
+	key, pub, aerr, err := s.signingKey(r.Context(), tenant, protocol.KeyIDs(env), received)
+	if err != nil || aerr != nil {
+		return signed{}, aerr, err
+	}
+	payload, err := protocol.VerifyEnvelope(env, pub)
+	if err != nil {
+		return signed{}, fail(http.StatusUnprocessableEntity, protocol.CodeBadSignature, "the signature does not verify with key %s of tenant %s", key.KeyID, tenant), nil
+	}
+	sum := sha256.Sum256(payload)
+	return signed{data: data, key: key, pub: pub, payload: payload, digest: hex.EncodeToString(sum[:])}, nil, nil
+}
+
+// header is what the receiver reads from a verified payload itself, before
+// or besides the full verification: the statement kind, the manifest's
+// parts, the chain link and id, the roll-up, and a part's place.
+type header struct {
+	PredicateType string `json:"predicateType"`
+	Subject       []struct {
+		Name   string            `json:"name"`
+		Digest map[string]string `json:"digest"`
+	} `json:"subject"`
+	Predicate struct {
+		Chain *struct {
+			ID       string `json:"id"`
+			Sequence uint64 `json:"sequence"`
+		} `json:"chain"`
+		Requirements []store.RequirementStatus `json:"requirements"`
+		// A part's.
+		Sequence uint64 `json:"sequence"`
+		Part     *struct {
+			Index int `json:"index"`
+			Count int `json:"count"`
+		} `json:"part"`
+	} `json:"predicate"`
+}
+
+func parseHeader(payload []byte) (header, error) {
+	var h header
+	err := json.Unmarshal(payload, &h)
+	return h, err
+}
+
+// chainID is the predicate's chain.id, "" when absent.
+func (h header) chainID() string {
+	if h.Predicate.Chain == nil {
+		return ""
+	}
+	return h.Predicate.Chain.ID
+}
+
+// partDigests returns a manifest's part digests in part order, false if a
+// subject carries none that could be one (full verification says why).
+func (h header) partDigests() ([]string, bool) {
+	out := make([]string, 0, len(h.Subject))
+	for _, sub := range h.Subject {
+		d := sub.Digest["sha256"]
+		if !isDigest(d) {
+			return nil, false
+		}
+		out = append(out, d)
+	}
+	return out, len(out) > 0
+}
+
+// isDigest reports whether d is a lowercase hex SHA-256.
+func isDigest(d string) bool {
+	if len(d) != 64 {
+		return false
+	}
+	for _, c := range []byte(d) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ofTenant names a chain in messages: "tenant acme", or "chain shard-1 of
+// tenant acme" for a sharded agent's.
+func ofTenant(tenant, chain string) string {
+	if chain == "" {
+		return "tenant " + tenant
+	}
+	return "chain " + chain + " of tenant " + tenant
+}
+
 // accept runs the checks in the order that makes each rejection's reason
 // the most useful one, and stores nothing unless all pass. It returns the
 // status and receipt to answer with, a rejection, or an internal error.
 func (s *Server) accept(w http.ResponseWriter, r *http.Request) (int, []byte, *apiError, error) {
 	ctx := r.Context()
-	id, aerr, err := s.identify(r)
+	tenant, aerr, err := s.submitter(r)
 	if err != nil || aerr != nil {
 		return 0, nil, aerr, err
 	}
-	if id.Kind != store.KindTenant {
-		return 0, nil, fail(http.StatusForbidden, protocol.CodeNotATenant, "auditor %s may read evidence but not submit it", id.Name), nil
-	}
-	tenant := id.Name
-	if named := r.PathValue("tenant"); named != "" && named != tenant {
-		return 0, nil, fail(http.StatusForbidden, protocol.CodeWrongTenant, "this client certificate belongs to tenant %s, not %s", tenant, named), nil
-	}
-
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return 0, nil, fail(http.StatusRequestEntityTooLarge, protocol.CodeTooLarge, "the body is larger than this receiver's limit of %d bytes", s.maxBody), nil
-	}
-	if err != nil {
-		return 0, nil, fail(http.StatusBadRequest, protocol.CodeMalformed, "could not read the body: %v", err), nil
-	}
-	env, err := protocol.DecodeEnvelope(data)
-	if err != nil {
-		return 0, nil, fail(http.StatusBadRequest, protocol.CodeMalformed, "the body is %v", err), nil
-	}
-	if env.PayloadType != bundle.PayloadType {
-		return 0, nil, fail(http.StatusBadRequest, protocol.CodeMalformed, "payloadType is %q, want %q", env.PayloadType, bundle.PayloadType), nil
-	}
-
-	// The key: one of the tenant's, named by a signature, valid now.
 	received := s.now().UTC()
-	key, pub, aerr, err := s.signingKey(ctx, tenant, protocol.KeyIDs(env), received)
+	env, aerr, err := s.readSigned(w, r, tenant, received)
 	if err != nil || aerr != nil {
 		return 0, nil, aerr, err
 	}
-	if _, err := protocol.VerifyEnvelope(env, pub); err != nil {
-		return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeBadSignature, "the signature does not verify with key %s of tenant %s", key.KeyID, tenant), nil
+	// A payload that is not even a statement is the full verification's
+	// to describe; everything else is read from it here.
+	h, herr := parseHeader(env.payload)
+	if herr == nil {
+		if err := bundle.ValidateChainID(h.chainID()); err != nil {
+			return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeBadChainID,
+				"predicate.chain.id %q is not a chain id: 1 to 63 lowercase letters, digits or '-', not starting with '-'", h.chainID()), nil
+		}
+		switch h.PredicateType {
+		case bundle.ManifestPredicateType:
+			return s.acceptManifest(ctx, tenant, env, h, received)
+		case bundle.PartPredicateType:
+			return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeInvalidBundle,
+				"this is a part of a split run: upload it with PUT %s, then send its manifest here", protocol.PartPath(env.digest)), nil
+		}
 	}
+
 	// The whole bundle, exactly as an auditor's `eucs-agent verify` checks
 	// it: statement, predicate, subject digests recomputed from findings.
-	rep, err := bundle.Verify(ctx, pub, []bundle.Input{{Name: "bundle", Data: data}})
+	rep, err := bundle.Verify(ctx, env.pub, []bundle.Input{{Name: "bundle", Data: env.data}})
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, nil, nil, ctx.Err()
 		}
-		return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeInvalidBundle, "the bundle is signed but not sound: %s", oneLine(err)), nil
+		return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeInvalidBundle, "the bundle is signed but not sound: %s", oneLine(err, "bundle: ")), nil
 	}
-	v := rep.Bundles[0]
-	reqs, err := requirements(env.Payload)
-	if err != nil {
-		return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeInvalidBundle, "the bundle is signed but not sound: predicate.requirements: %v", err), nil
+	if herr != nil {
+		return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeInvalidBundle, "the bundle is signed but not sound: predicate.requirements: %v", herr), nil
+	}
+	return s.fileLocked(ctx, tenant, h.chainID(), env, rep.Bundles[0], received, h.Predicate.Requirements, nil)
+}
+
+// acceptManifest accepts a split run's manifest once the tenant holds every
+// part it names: it verifies manifest and parts together, exactly as
+// `eucs-agent verify` does, reading one part at a time.
+func (s *Server) acceptManifest(ctx context.Context, tenant string, env signed, h header, received time.Time) (int, []byte, *apiError, error) {
+	chain := h.chainID()
+	digests, ok := h.partDigests()
+	if ok && h.Predicate.Chain != nil {
+		seq := h.Predicate.Chain.Sequence
+		// A resend of a stored manifest gets the original receipt, without
+		// reading its parts again: the payload digest pins them.
+		stored, err := s.store.Bundle(ctx, tenant, chain, seq)
+		if err == nil && stored.PayloadDigest == env.digest {
+			return http.StatusOK, stored.Receipt, nil, nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return 0, nil, nil, err
+		}
+		if aerr, err := s.missingParts(ctx, tenant, chain, seq, digests); err != nil || aerr != nil {
+			return 0, nil, aerr, err
+		}
 	}
 
-	l := s.tenantLock(tenant)
+	inputs := []bundle.Input{{Name: "manifest", Data: env.data}}
+	for i, d := range digests {
+		inputs = append(inputs, bundle.Input{Name: fmt.Sprintf("part %d", i+1), Open: func() ([]byte, error) {
+			return s.store.PartEnvelope(ctx, tenant, d)
+		}})
+	}
+	rep, err := bundle.Verify(ctx, env.pub, inputs)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, nil, ctx.Err()
+		}
+		if ok && h.Predicate.Chain != nil {
+			// A part may have expired since it was looked for.
+			if aerr, merr := s.missingParts(ctx, tenant, chain, h.Predicate.Chain.Sequence, digests); merr != nil || aerr != nil {
+				return 0, nil, aerr, merr
+			}
+		}
+		return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeInvalidBundle, "the manifest and its parts are signed but not sound: %s", oneLine(err, "")), nil
+	}
+	parts := make([]store.PartRef, len(digests))
+	for i, d := range digests {
+		parts[i] = store.PartRef{Index: i + 1, PayloadDigest: d}
+	}
+	return s.fileLocked(ctx, tenant, chain, env, rep.Bundles[0], received, h.Predicate.Requirements, parts)
+}
+
+// missingParts answers CodeMissingParts when the tenant lacks parts a
+// manifest names.
+func (s *Server) missingParts(ctx context.Context, tenant, chain string, seq uint64, digests []string) (*apiError, error) {
+	missing, err := s.store.MissingParts(ctx, tenant, digests)
+	if err != nil || len(missing) == 0 {
+		return nil, err
+	}
+	what := "parts have"
+	if len(missing) == 1 {
+		what = "part has"
+	}
+	aerr := fail(http.StatusFailedDependency, protocol.CodeMissingParts,
+		"the manifest of sequence %d of %s names %d parts; %d of those %s not been received: upload each with PUT %s/{payload digest} (listed in missing), then send the manifest again",
+		seq, ofTenant(tenant, chain), len(digests), len(missing), what, protocol.PathParts)
+	aerr.missing = missing
+	return aerr, nil
+}
+
+// fileLocked files a verified bundle or manifest under the chain's lock.
+func (s *Server) fileLocked(ctx context.Context, tenant, chain string, env signed, v bundle.Verified, received time.Time, reqs []store.RequirementStatus, parts []store.PartRef) (int, []byte, *apiError, error) {
+	l := s.tenantLock(tenant + "\x00" + chain)
 	l.Lock()
 	defer l.Unlock()
-	status, body, aerr, err := s.file(ctx, tenant, key.KeyID, v, received, data, reqs)
+	status, body, aerr, err := s.file(ctx, tenant, chain, env, v, received, reqs, parts)
 	if errors.Is(err, store.ErrSequenceTaken) {
 		// Another receiver sharing the database stored this sequence
 		// meanwhile: look again, which answers as for a resend or a fork.
-		status, body, aerr, err = s.file(ctx, tenant, key.KeyID, v, received, data, reqs)
+		status, body, aerr, err = s.file(ctx, tenant, chain, env, v, received, reqs, parts)
+	}
+	if errors.Is(err, store.ErrPartsMissing) {
+		// A part expired between verification and storing.
+		digests := make([]string, len(parts))
+		for i, p := range parts {
+			digests[i] = p.PayloadDigest
+		}
+		if aerr, merr := s.missingParts(ctx, tenant, chain, v.Sequence, digests); merr != nil || aerr != nil {
+			return 0, nil, aerr, merr
+		}
 	}
 	return status, body, aerr, err
 }
@@ -295,97 +569,167 @@ func describeValidity(k store.Key, t time.Time) string {
 	}
 }
 
-// file checks the bundle against the tenant's stored chain and stores it.
-// Callers hold the tenant's lock.
-func (s *Server) file(ctx context.Context, tenant, keyID string, v bundle.Verified, received time.Time, data []byte, reqs []store.RequirementStatus) (int, []byte, *apiError, error) {
-	stored, err := s.store.Bundle(ctx, tenant, v.Sequence)
+// file checks the bundle against its stored chain and stores it. Callers
+// hold the chain's lock.
+func (s *Server) file(ctx context.Context, tenant, chain string, env signed, v bundle.Verified, received time.Time, reqs []store.RequirementStatus, parts []store.PartRef) (int, []byte, *apiError, error) {
+	keyID := env.key.KeyID
+	stored, err := s.store.Bundle(ctx, tenant, chain, v.Sequence)
 	switch {
 	case err == nil && stored.PayloadDigest == v.PayloadDigest:
 		// A resend (the agent crashed before keeping the receipt, or the
 		// answer was lost): the original receipt, nothing stored twice.
 		return http.StatusOK, stored.Receipt, nil, nil
 	case err == nil:
-		if ferr := s.store.RecordFork(ctx, store.Fork{Tenant: tenant, Sequence: v.Sequence, OfferedDigest: v.PayloadDigest,
+		if ferr := s.store.RecordFork(ctx, store.Fork{Tenant: tenant, ChainID: chain, Sequence: v.Sequence, OfferedDigest: v.PayloadDigest,
 			StoredDigest: stored.PayloadDigest, KeyID: keyID, FirstSeen: received}); ferr != nil {
 			return 0, nil, nil, ferr
 		}
 		return 0, nil, fail(http.StatusConflict, protocol.CodeFork,
-			"sequence %d of tenant %s already holds a different bundle (payload digest %s); this one has payload digest %s: a forked chain",
-			v.Sequence, tenant, stored.PayloadDigest, v.PayloadDigest), nil
+			"sequence %d of %s already holds a different bundle (payload digest %s); this one has payload digest %s: a forked chain",
+			v.Sequence, ofTenant(tenant, chain), stored.PayloadDigest, v.PayloadDigest), nil
 	case !errors.Is(err, store.ErrNotFound):
 		return 0, nil, nil, err
 	}
 
-	chain := protocol.ChainStart
+	link := protocol.ChainStart
 	if v.Sequence > 1 {
-		chain = protocol.ChainGap
-		prev, err := s.store.Bundle(ctx, tenant, v.Sequence-1)
+		link = protocol.ChainGap
+		prev, err := s.store.Bundle(ctx, tenant, chain, v.Sequence-1)
 		switch {
 		case err == nil && prev.PayloadDigest != v.Previous:
 			return 0, nil, fail(http.StatusConflict, protocol.CodeBrokenChain,
-				"bundle %d names previous %s, but the stored bundle %d of tenant %s has payload digest %s",
-				v.Sequence, v.Previous, v.Sequence-1, tenant, prev.PayloadDigest), nil
+				"bundle %d names previous %s, but the stored bundle %d of %s has payload digest %s",
+				v.Sequence, v.Previous, v.Sequence-1, ofTenant(tenant, chain), prev.PayloadDigest), nil
 		case err == nil:
-			chain = protocol.ChainLinked
+			link = protocol.ChainLinked
 		case !errors.Is(err, store.ErrNotFound):
 			return 0, nil, nil, err
 		}
 	}
-	next, err := s.store.Bundle(ctx, tenant, v.Sequence+1)
+	next, err := s.store.Bundle(ctx, tenant, chain, v.Sequence+1)
 	switch {
 	case err == nil && next.Previous != v.PayloadDigest:
 		return 0, nil, fail(http.StatusConflict, protocol.CodeBrokenChain,
-			"the stored bundle %d of tenant %s names previous %s, but this bundle %d has payload digest %s",
-			v.Sequence+1, tenant, next.Previous, v.Sequence, v.PayloadDigest), nil
+			"the stored bundle %d of %s names previous %s, but this bundle %d has payload digest %s",
+			v.Sequence+1, ofTenant(tenant, chain), next.Previous, v.Sequence, v.PayloadDigest), nil
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return 0, nil, nil, err
 	}
 
 	receipt, err := protocol.SignReceipt(ctx, s.signer, protocol.Receipt{
-		Tenant: tenant, Sequence: v.Sequence, PayloadDigest: v.PayloadDigest, Previous: v.Previous,
-		KeyID: keyID, Received: received.Format(protocol.ReceivedLayout), Chain: chain,
+		Tenant: tenant, ChainID: chain, Sequence: v.Sequence, PayloadDigest: v.PayloadDigest, Previous: v.Previous,
+		KeyID: keyID, Received: received.Format(protocol.ReceivedLayout), Chain: link,
 	})
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	rec := store.Bundle{
-		Tenant: tenant, Sequence: v.Sequence, PayloadDigest: v.PayloadDigest, Previous: v.Previous, KeyID: keyID,
+		Tenant: tenant, ChainID: chain, Sequence: v.Sequence, PayloadDigest: v.PayloadDigest, Previous: v.Previous, KeyID: keyID,
 		RunID: v.RunID, RunStarted: v.Started, RunFinished: v.Finished, Service: v.Service, Level: string(v.Level),
-		Findings: v.Findings, Received: received, Chain: chain, Receipt: receipt,
+		Findings: v.Findings, Received: received, Chain: link, Receipt: receipt,
 	}
-	if err := s.store.PutBundle(ctx, rec, data, reqs); err != nil {
+	if err := s.store.PutBundle(ctx, rec, env.data, reqs, parts); err != nil {
 		return 0, nil, nil, err
 	}
 	lvl := slog.LevelInfo
-	if chain == protocol.ChainGap {
+	if link == protocol.ChainGap {
 		// A missed run is itself evidence of a monitoring lapse.
 		lvl = slog.LevelWarn
 	}
-	s.log.Log(ctx, lvl, "bundle stored", "tenant", tenant, "sequence", v.Sequence, "digest", v.PayloadDigest, "chain", chain, "findings", v.Findings)
+	s.log.Log(ctx, lvl, "bundle stored", "tenant", tenant, "chain_id", chain, "sequence", v.Sequence, "digest", v.PayloadDigest,
+		"chain", link, "findings", v.Findings, "parts", len(parts))
 	return http.StatusCreated, receipt, nil, nil
 }
 
-// requirements reads the predicate's requirement roll-up for the status
-// history.
-func requirements(payloadB64 string) ([]store.RequirementStatus, error) {
-	payload, err := base64.StdEncoding.DecodeString(payloadB64)
-	if err != nil {
-		return nil, err
-	}
-	var st struct {
-		Predicate struct {
-			Requirements []store.RequirementStatus `json:"requirements"`
-		} `json:"predicate"`
-	}
-	if err := json.Unmarshal(payload, &st); err != nil {
-		return nil, err
-	}
-	return st.Predicate.Requirements, nil
+// putPart accepts one part of a split run ahead of its manifest. It checks
+// that the tenant's key signed it, that it is a part, and that its payload
+// digest is the one in the path; the full check of the part against its
+// run comes with the manifest.
+func (s *Server) putPart(w http.ResponseWriter, r *http.Request) {
+	status, body, aerr, err := s.acceptPart(w, r)
+	s.answer(w, r, status, body, aerr, err, "part rejected")
 }
 
-// oneLine joins a multi-line verification error.
-func oneLine(err error) string {
-	return strings.ReplaceAll(strings.TrimPrefix(err.Error(), "bundle: "), "\nbundle: ", "; ")
+func (s *Server) acceptPart(w http.ResponseWriter, r *http.Request) (int, []byte, *apiError, error) {
+	ctx := r.Context()
+	tenant, aerr, err := s.submitter(r)
+	if err != nil || aerr != nil {
+		return 0, nil, aerr, err
+	}
+	digest := r.PathValue("digest")
+	if !isDigest(digest) {
+		return 0, nil, fail(http.StatusBadRequest, protocol.CodeBadRequest, "%q is not a payload digest (64 lowercase hex digits)", digest), nil
+	}
+	s.sweepSometimes(ctx)
+	received := s.now().UTC()
+	env, aerr, err := s.readSigned(w, r, tenant, received)
+	if err != nil || aerr != nil {
+		return 0, nil, aerr, err
+	}
+	if env.digest != digest {
+		return 0, nil, fail(http.StatusBadRequest, protocol.CodeDigestMismatch, "the part's payload digest is %s, not %s as the path says", env.digest, digest), nil
+	}
+	h, err := parseHeader(env.payload)
+	if err != nil {
+		return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeInvalidPart, "the part is signed but its payload is not an in-toto statement: %v", err), nil
+	}
+	if h.PredicateType != bundle.PartPredicateType {
+		return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeInvalidPart,
+			"predicateType is %q, want %q: bundles and manifests go to POST %s", h.PredicateType, bundle.PartPredicateType, protocol.PathBundles), nil
+	}
+	if p := h.Predicate.Part; h.Predicate.Sequence == 0 || p == nil || p.Index < 1 || p.Index > p.Count {
+		return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeInvalidPart,
+			"the part does not say which part of which sequence it is (predicate.sequence, predicate.part.index and count)"), nil
+	}
+
+	l := s.tenantLock(tenant)
+	l.Lock()
+	defer l.Unlock()
+	state, err := s.store.PartState(ctx, tenant, digest)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if state == store.PartAbsent {
+		pending, err := s.store.PendingBytes(ctx, tenant)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		if pending+int64(len(env.data)) > s.maxPending {
+			return 0, nil, fail(http.StatusInsufficientStorage, protocol.CodePendingFull,
+				"tenant %s has %d bytes of parts waiting for their manifests; this part's %d bytes would pass this receiver's limit of %d: send the manifests of the parts already uploaded, or wait for unclaimed parts to expire (%s after their last upload)",
+				tenant, pending, len(env.data), s.maxPending, s.pendingTTL), nil
+		}
+	}
+	state, created, err := s.store.PutPart(ctx, store.PendingPart{Tenant: tenant, PayloadDigest: digest, KeyID: env.key.KeyID,
+		Size: int64(len(env.data)), Received: received}, env.data)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	ack := protocol.PartAck{Tenant: tenant, PayloadDigest: digest, Size: int64(len(env.data)), Status: protocol.PartPending}
+	if state == store.PartStored {
+		ack.Status = protocol.PartStored
+	}
+	body, err := json.Marshal(ack)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	s.log.Debug("part received", "tenant", tenant, "digest", digest, "sequence", h.Predicate.Sequence,
+		"part", h.Predicate.Part.Index, "of", h.Predicate.Part.Count, "status", ack.Status, "new", created)
+	return status, append(body, '\n'), nil, nil
+}
+
+// oneLine joins a multi-line verification error, dropping prefix (the
+// input's name) where a line starts with it.
+func oneLine(err error, prefix string) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, prefix)
+	}
+	return strings.Join(lines, "; ")
 }
 
 // parsePublicKey reads a stored tenant key. Keys were checked to be ECDSA

@@ -40,6 +40,12 @@ type chain struct {
 	variant string
 }
 
+// sharded returns a chain with id that signs with c's key, as a replica of
+// a sharded agent does.
+func (c *chain) sharded(id string) *chain {
+	return &chain{t: c.t, signer: c.signer, pub: c.pub, state: bundle.State{Chain: id}, variant: c.variant + "-" + id}
+}
+
 func newChain(t *testing.T, variant string) *chain {
 	t.Helper()
 	dir := t.TempDir()
@@ -59,7 +65,24 @@ func (c *chain) keyID() string { id, _ := c.signer.KeyID(); return id }
 // next seals the next bundle and advances the chain.
 func (c *chain) next() (env []byte, digest string) {
 	c.t.Helper()
-	w, err := bundle.NewWriter(c.t.TempDir())
+	run := c.nextSplit(1)
+	return run.manifest, run.digest
+}
+
+// run is a sealed run: a single bundle (no parts) or a manifest and parts.
+type run struct {
+	manifest []byte
+	digest   string
+	parts    [][]byte
+	digests  []string
+}
+
+// nextSplit seals the next run with two findings per part in n parts; n 1
+// is a single bundle.
+func (c *chain) nextSplit(n int) run {
+	c.t.Helper()
+	limits := bundle.PartLimits{Findings: 2}
+	w, err := bundle.NewPartWriter(c.t.TempDir(), limits)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -70,14 +93,20 @@ func (c *chain) next() (env []byte, digest string) {
 	if seq%2 == 0 {
 		status = finding.Fail
 	}
-	for _, f := range []finding.Finding{
-		{Check: "aws.s3.default_encryption", Provider: "aws", Account: "111111111111", Region: "eu-west-1", Service: "s3",
-			Resource: "arn:aws:s3:::" + c.variant, Status: status, Requirements: []string{"CKM-03.1"}},
-		{Check: "aws.iam.root_mfa", Provider: "aws", Account: "222222222222", Region: "global", Service: "iam",
-			Resource: "arn:aws:iam::222222222222:root", Status: finding.NotAssessed, Reason: finding.AccessDenied, Requirements: []string{"IAM-09.1"}},
-	} {
-		if err := w.Finding(ctx, f); err != nil {
-			c.t.Fatal(err)
+	for i := range n {
+		suffix := ""
+		if i > 0 {
+			suffix = fmt.Sprintf("-%d", i)
+		}
+		for _, f := range []finding.Finding{
+			{Check: "aws.s3.default_encryption", Provider: "aws", Account: "111111111111", Region: "eu-west-1", Service: "s3",
+				Resource: "arn:aws:s3:::" + c.variant + suffix, Status: status, Requirements: []string{"CKM-03.1"}},
+			{Check: "aws.iam.root_mfa", Provider: "aws", Account: "222222222222", Region: "global", Service: "iam",
+				Resource: "arn:aws:iam::222222222222:root" + suffix, Status: finding.NotAssessed, Reason: finding.AccessDenied, Requirements: []string{"IAM-09.1"}},
+		} {
+			if err := w.Finding(ctx, f); err != nil {
+				c.t.Fatal(err)
+			}
 		}
 	}
 	rs := controls.Satisfied
@@ -86,13 +115,23 @@ func (c *chain) next() (env []byte, digest string) {
 	}
 	results := []controls.Result{{ID: "CKM-03.1", Level: controls.Basic, Status: rs, Checks: []string{"aws.s3.default_encryption"}, Pass: 1}}
 	start := time.Date(2026, 3, 2, int(seq%24), 0, 0, 0, time.UTC)
-	b, err := w.Seal(ctx, bundle.Meta{RunID: fmt.Sprintf("run-%d", seq), Started: start, Finished: start.Add(time.Minute),
-		AgentVersion: "test", Service: "Example", Level: controls.High}, results, c.state.Next(), c.signer)
+	var out run
+	b, err := w.SealParts(ctx, bundle.Meta{RunID: fmt.Sprintf("run-%d", seq), Started: start, Finished: start.Add(time.Minute),
+		AgentVersion: "test", Service: "Example", Level: controls.High}, results, c.state.Next(), c.signer, limits,
+		func(_ context.Context, p *bundle.Part) error {
+			out.parts = append(out.parts, bytes.Clone(p.Envelope))
+			out.digests = append(out.digests, p.PayloadDigest)
+			return nil
+		})
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	if b.Parts != len(out.parts) || (n > 1) != (b.Parts == n) {
+		c.t.Fatalf("sealed %d parts, want %d", b.Parts, n)
+	}
 	c.state = b.State()
-	return b.Envelope, b.PayloadDigest
+	out.manifest, out.digest = b.Envelope, b.PayloadDigest
+	return out
 }
 
 // world is a receiver on loopback with real mutual TLS.
@@ -257,7 +296,7 @@ func TestAcceptsAChainWithReceiptsAndResends(t *testing.T) {
 		}
 		w.setNow(t0)
 	}
-	list, err := w.store.Bundles(context.Background(), "acme", 0, 10)
+	list, err := w.store.Bundles(context.Background(), "acme", "", 0, 10)
 	if err != nil || len(list) != 3 {
 		t.Fatalf("stored %d bundles, %v", len(list), err)
 	}
@@ -369,11 +408,11 @@ func TestRejectionsStoreNothingAndSayWhy(t *testing.T) {
 	})
 
 	// Nothing of the above was stored.
-	list, err := w.store.Bundles(context.Background(), "acme", 0, 10)
+	list, err := w.store.Bundles(context.Background(), "acme", "", 0, 10)
 	if err != nil || len(list) != 2 || list[1].PayloadDigest != a2digest {
 		t.Errorf("acme holds %+v, %v", list, err)
 	}
-	if g, _ := w.store.Bundles(context.Background(), "globex", 0, 10); len(g) != 0 {
+	if g, _ := w.store.Bundles(context.Background(), "globex", "", 0, 10); len(g) != 0 {
 		t.Errorf("globex holds %d bundles", len(g))
 	}
 	if strings.Contains(w.logs.String(), "PRIVATE KEY") {
@@ -382,7 +421,7 @@ func TestRejectionsStoreNothingAndSayWhy(t *testing.T) {
 }
 
 func (w *world) storedDigest(tenant string, seq uint64) string {
-	b, err := w.store.Bundle(context.Background(), tenant, seq)
+	b, err := w.store.Bundle(context.Background(), tenant, "", seq)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -432,7 +471,7 @@ func TestGapsAreStoredFlaggedAndFilled(t *testing.T) {
 	if status != 200 || strings.TrimSpace(string(body)) != `{"gaps":[{"from":3,"to":4}],"tenant":"acme"}` {
 		t.Errorf("gaps: %d %s", status, body)
 	}
-	b5, _ := w.store.Bundle(context.Background(), "acme", 5)
+	b5, _ := w.store.Bundle(context.Background(), "acme", "", 5)
 	if b5.Chain != protocol.ChainGap || w.receiptOf(b5.Receipt).Chain != protocol.ChainGap {
 		t.Errorf("bundle 5 chain %q", b5.Chain)
 	}

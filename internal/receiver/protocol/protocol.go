@@ -20,34 +20,72 @@ import (
 	"github.com/eucs-agent/eucs-agent/internal/bundle"
 )
 
-// PathBundles is where an agent POSTs a bundle; the tenant is the one its
-// client certificate maps to.
+// PathBundles is where an agent POSTs a bundle, or a split run's
+// manifest; the tenant is the one its client certificate maps to.
 const PathBundles = "/v1/bundles"
+
+// PathParts is where an agent PUTs each part of a split run, under its
+// payload digest (PartPath); the manifest follows to PathBundles.
+const PathParts = "/v1/parts"
+
+// PartPath is the path a part with the given payload digest is PUT to.
+func PartPath(digest string) string { return PathParts + "/" + digest }
 
 // Error codes of the JSON error body. They are part of the contract: the
 // exporter decides from the status code whether to retry, and people and
 // scripts read the code.
 const (
-	CodeMalformed     = "malformed_json"    // 400: the body is not a DSSE envelope
-	CodeTooLarge      = "payload_too_large" // 413: the body is over the receiver's limit
-	CodeBadSignature  = "bad_signature"     // 422: the signature does not verify with the tenant's key
-	CodeInvalidBundle = "invalid_bundle"    // 422: signed, but not a sound evidence bundle
-	CodeUnknownKey    = "unknown_key"       // 403: no key of the tenant signed it
-	CodeKeyNotValid   = "key_not_valid"     // 403: the tenant's key is revoked or outside its validity window
-	CodeWrongTenant   = "wrong_tenant"      // 403: the request names a tenant the client certificate is not
-	CodeUnknownClient = "unknown_client"    // 403: the client certificate maps to no tenant or auditor
-	CodeNotATenant    = "not_a_tenant"      // 403: an auditor tried to submit evidence
-	CodeFork          = "fork"              // 409: the sequence already holds a different bundle
-	CodeBrokenChain   = "broken_chain"      // 409: previous does not match the stored neighbour
-	CodeNotFound      = "not_found"         // 404
-	CodeBadRequest    = "bad_request"       // 400: a malformed query or path parameter
-	CodeInternal      = "internal"          // 500: details are in the receiver's log only
+	CodeMalformed      = "malformed_json"    // 400: the body is not a DSSE envelope
+	CodeTooLarge       = "payload_too_large" // 413: the body is over the receiver's limit
+	CodeBadSignature   = "bad_signature"     // 422: the signature does not verify with the tenant's key
+	CodeInvalidBundle  = "invalid_bundle"    // 422: signed, but not a sound evidence bundle (or manifest and parts)
+	CodeInvalidPart    = "invalid_part"      // 422: a part upload that is not a part of a split run
+	CodeBadChainID     = "bad_chain_id"      // 422: predicate.chain.id is not a valid chain id
+	CodeDigestMismatch = "digest_mismatch"   // 400: a part's payload digest is not the one its path names
+	CodeMissingParts   = "missing_parts"     // 424: a manifest names parts not received yet; upload them, send it again
+	CodePendingFull    = "pending_full"      // 507: the tenant's parts waiting for a manifest are at the receiver's limit
+	CodeUnknownKey     = "unknown_key"       // 403: no key of the tenant signed it
+	CodeKeyNotValid    = "key_not_valid"     // 403: the tenant's key is revoked or outside its validity window
+	CodeWrongTenant    = "wrong_tenant"      // 403: the request names a tenant the client certificate is not
+	CodeUnknownClient  = "unknown_client"    // 403: the client certificate maps to no tenant or auditor
+	CodeNotATenant     = "not_a_tenant"      // 403: an auditor tried to submit evidence
+	CodeFork           = "fork"              // 409: the sequence already holds a different bundle
+	CodeBrokenChain    = "broken_chain"      // 409: previous does not match the stored neighbour
+	CodeNotFound       = "not_found"         // 404
+	CodeBadRequest     = "bad_request"       // 400: a malformed query or path parameter
+	CodeInternal       = "internal"          // 500: details are in the receiver's log only
 )
+
+// StatusMissingParts is the status of a CodeMissingParts answer (424
+// Failed Dependency): not a refusal of the manifest, which is accepted
+// once the parts listed in Error.Missing have been uploaded.
+const StatusMissingParts = 424
 
 // Error is the body of every 4xx and 5xx answer.
 type Error struct {
 	Message string `json:"error"`
 	Code    string `json:"code"`
+	// Missing lists, with CodeMissingParts, the payload digests of the
+	// parts the receiver lacks, in part order.
+	Missing []string `json:"missing,omitempty"`
+}
+
+// Part states a PartAck reports.
+const (
+	PartPending = "pending" // held, waiting for the manifest that names it
+	PartStored  = "stored"  // a stored manifest names it
+)
+
+// PartAck is the answer to a part upload (200 if the receiver held the
+// part already, 201 if it holds it now). It is not a receipt: the
+// manifest's receipt covers its parts, which the manifest names by
+// payload digest.
+type PartAck struct {
+	Tenant        string `json:"tenant"`
+	PayloadDigest string `json:"payload_digest"`
+	Size          int64  `json:"size"`
+	// Status is PartPending or PartStored.
+	Status string `json:"status"`
 }
 
 // Error makes the body usable as a Go error on the client side.
@@ -77,6 +115,9 @@ type Receipt struct {
 	Type string `json:"_type"`
 	// Tenant is the cloud service the bundle was filed under.
 	Tenant string `json:"tenant"`
+	// ChainID is the bundle's chain.id: which replica's chain of a sharded
+	// agent it is in; omitted for an unsharded agent's.
+	ChainID string `json:"chain_id,omitempty"`
 	// Sequence is the bundle's chain.sequence.
 	Sequence uint64 `json:"sequence"`
 	// PayloadDigest is the lowercase hex SHA-256 of the bundle's decoded

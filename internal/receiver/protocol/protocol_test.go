@@ -58,3 +58,36 @@ func TestReceiptsRoundTripAndTamperingIsCaught(t *testing.T) {
 		t.Errorf("wrong type: %v", err)
 	}
 }
+
+func TestReceiptsNameTheChainOfAShardOnly(t *testing.T) {
+	priv, _, err := bundle.GenerateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := bundle.LoadFileSigner(priv)
+	for _, tc := range []struct {
+		chain, want string
+	}{
+		{"", `{"_type":"https://eucs-agent.dev/receipt/v1","tenant":"acme","sequence":1,`},
+		{"shard-2", `{"_type":"https://eucs-agent.dev/receipt/v1","tenant":"acme","chain_id":"shard-2","sequence":1,`},
+	} {
+		r := Receipt{Tenant: "acme", ChainID: tc.chain, Sequence: 1, PayloadDigest: strings.Repeat("ab", 32), KeyID: "k",
+			Received: "2026-03-02T02:05:00.000000Z", Chain: ChainStart}
+		data, err := SignReceipt(context.Background(), s, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env map[string]any
+		json.Unmarshal(data, &env)
+		payload, _ := base64.StdEncoding.DecodeString(env["payload"].(string))
+		if !strings.HasPrefix(string(payload), tc.want) {
+			t.Errorf("chain %q: payload %s", tc.chain, payload)
+		}
+		if got, err := ParseReceipt(data, nil); err != nil || got.ChainID != tc.chain {
+			t.Errorf("chain %q: parsed %+v, %v", tc.chain, got, err)
+		}
+	}
+	if got := PartPath(strings.Repeat("ab", 32)); got != "/v1/parts/"+strings.Repeat("ab", 32) {
+		t.Errorf("part path %s", got)
+	}
+}
