@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -55,6 +56,9 @@ type Collector struct {
 	cred azcore.TokenCredential
 	opts *arm.ClientOptions
 	log  *slog.Logger
+	// limits keeps every request within ARM's and the resource
+	// providers' token buckets.
+	limits *limiter
 	// scanners run once in each subscription.
 	scanners []scanner
 }
@@ -95,15 +99,19 @@ func New(cfg Config, cred azcore.TokenCredential, base *arm.ClientOptions, log *
 	if cred == nil {
 		return nil, errors.New("azure collector needs a credential")
 	}
-	opts, err := clientOptions(cfg, base)
+	limits := newLimiter(cfg.RateLimits)
+	opts, err := clientOptions(cfg, base, limits)
 	if err != nil {
 		return nil, err
 	}
-	return &Collector{cfg: cfg, cred: cred, opts: opts, log: log.With("collector", Provider), scanners: scanners()}, nil
+	return &Collector{cfg: cfg, cred: cred, opts: opts, log: log.With("collector", Provider), limits: limits, scanners: scanners()}, nil
 }
 
-// clientOptions derives the SDK options every client of the run shares.
-func clientOptions(cfg Config, base *arm.ClientOptions) (*arm.ClientOptions, error) {
+// clientOptions derives the SDK options every client of the run shares:
+// every attempt, retries included, waits for limits (a per-retry policy,
+// after the SDK's retry policy, which honours Retry-After on 429) and is
+// then bounded by the call timeout.
+func clientOptions(cfg Config, base *arm.ClientOptions, limits *limiter) (*arm.ClientOptions, error) {
 	opts := &arm.ClientOptions{}
 	if base != nil {
 		opts = base.Clone()
@@ -118,7 +126,10 @@ func clientOptions(cfg Config, base *arm.ClientOptions) (*arm.ClientOptions, err
 		cl.Services[cloud.ResourceManager] = rm
 	}
 	opts.Cloud = cl
-	opts.Retry.TryTimeout = cfg.CallTimeout
+	// The SDK's per-try timeout would also run while an attempt waits for
+	// its rate-limit token; callTimeout starts after the wait.
+	opts.Retry.TryTimeout = 0
+	opts.PerRetryPolicies = append(slices.Clone(opts.PerRetryPolicies), limits, callTimeout(cfg.CallTimeout))
 	// The SDK reads zero retries as its default of three; below zero is
 	// none.
 	opts.Retry.MaxRetries = int32(cfg.MaxAttempts - 1)
@@ -180,6 +191,8 @@ func (c *Collector) Name() string { return Provider }
 
 // target is a subscription to assess.
 type target struct {
+	// id is the subscription ID in lower case, the canonical form shards
+	// hash and findings carry.
 	id string
 	// state is the subscription's state when discovery already knows it;
 	// "" means it still has to be read (which also proves access).
@@ -189,21 +202,58 @@ type target struct {
 	explicit bool
 }
 
-// Collect assesses every subscription in scope. It returns an error only
-// when the sink fails (the evidence can no longer be kept) or ctx is
-// cancelled; every cloud-side failure is reported through the sink instead.
+// assessable reports whether a subscription in state is assessed. Disabled
+// and deleted subscriptions run nothing and refuse most reads, so
+// discovery passes them by (with a coverage record); Warned and PastDue
+// ones still run their resources and are assessed. A configured
+// subscription is assessed regardless.
+func assessable(t target, state string) bool {
+	return t.explicit || (state != "Disabled" && state != "Deleted")
+}
+
+// discovery is what targets found.
+type discovery struct {
+	// targets are the subscriptions this replica assesses.
+	targets []target
+	// skipped are discovered subscriptions this replica owns whose state
+	// already rules them out.
+	skipped []target
+	// found is how many subscriptions there were before include, exclude
+	// and the shard chose among them; zero means the identity sees none.
+	found int
+	// where says where discovery looked, for the error when found is 0.
+	where string
+}
+
+// Collect assesses every subscription in scope that this replica's shard
+// owns. It returns an error only when the sink fails (the evidence can no
+// longer be kept) or ctx is cancelled; every cloud-side failure is
+// reported through the sink instead.
+//
+// At most Concurrency scans (one service in one subscription) run at
+// once. Subscriptions are read (their state, where discovery does not know
+// it) under the same bound beside them, and a read subscription holds its
+// place in that bound until its scans have all been handed to workers, so
+// memory follows the subscriptions in flight (and the list of IDs), not
+// the tenant's size. A subscription's rate-limit buckets are dropped when
+// its last scan ends.
 func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
-	targets, where, err := c.targets(ctx)
+	d, err := c.targets(ctx)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case err != nil:
 		return c.subscriptionNotAssessed(ctx, sink, UnknownSubscription, classify(err), err)
-	case len(targets) == 0:
+	case d.found == 0:
 		// An identity without any role assignment sees no subscription at
 		// all, which must not read as a clean bill of health.
-		err := errors.New(strings.TrimSpace("the identity can read no active subscription " + where))
+		err := errors.New(strings.TrimSpace("the identity can read no subscription " + d.where))
 		return c.subscriptionNotAssessed(ctx, sink, UnknownSubscription, finding.AccessDenied, err)
+	}
+	for _, t := range d.skipped {
+		if err := c.skip(ctx, sink, t.id, t.state); err != nil {
+			return err
+		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.Concurrency)
@@ -212,17 +262,28 @@ func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
 	// for a slot it holds.
 	var setup errgroup.Group
 	setup.SetLimit(c.cfg.Concurrency)
-	for _, t := range targets {
+	for _, t := range d.targets {
 		setup.Go(func() error {
-			ok, err := c.resolve(gctx, t)
+			state, err := c.resolve(gctx, t)
 			if err != nil {
+				c.limits.forget(t.id)
 				return c.subscriptionNotAssessed(gctx, sink, t.id, classify(err), err)
 			}
-			if !ok {
-				return nil
+			if !assessable(t, state) {
+				c.limits.forget(t.id)
+				return c.skip(gctx, sink, t.id, state)
 			}
+			var left atomic.Int64
+			left.Store(int64(len(c.scanners)))
 			for _, sc := range c.scanners {
-				g.Go(func() error { return c.run(gctx, sink, t.id, sc) })
+				g.Go(func() error {
+					defer func() {
+						if left.Add(-1) == 0 {
+							c.limits.forget(t.id)
+						}
+					}()
+					return c.run(gctx, sink, t.id, sc)
+				})
 			}
 			return nil
 		})
@@ -231,37 +292,96 @@ func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
 	if gerr := g.Wait(); err == nil {
 		err = gerr
 	}
+	if waits, waited := c.limits.stats(); waits > 0 {
+		c.log.Info("rate limits paced the run", "waits", waits, "waited", waited.Round(time.Millisecond))
+	}
 	return err
 }
 
-// targets discovers the subscriptions to assess, and says where it looked.
-func (c *Collector) targets(ctx context.Context) ([]target, string, error) {
+// targets finds the subscriptions to assess: the configured ones, or those
+// discovered under the management group or readable by the identity and
+// chosen by include and exclude; in every case only those this replica's
+// shard owns, decided by the lower-case subscription ID before any call is
+// made for the subscription.
+func (c *Collector) targets(ctx context.Context) (discovery, error) {
+	shard := c.cfg.Shard
 	if len(c.cfg.Subscriptions) > 0 {
-		var out []target
+		d := discovery{found: len(c.cfg.Subscriptions), where: "among those configured"}
 		for _, id := range c.cfg.Subscriptions {
-			out = append(out, target{id: strings.ToLower(id), explicit: true})
+			if t := (target{id: strings.ToLower(id), explicit: true}); shard.Owns(t.id) {
+				d.targets = append(d.targets, t)
+			}
 		}
-		return out, "among those configured", nil
+		if shard != nil {
+			c.log.Info("shard selects subscriptions", "shard", shard.String(), "subscriptions", len(d.targets), "of", len(c.cfg.Subscriptions))
+		}
+		return d, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ScopeTimeout)
 	defer cancel()
+	var d discovery
+	var all []target
 	if mg := c.cfg.ManagementGroup; mg != "" {
-		where := "under management group " + mg
-		out, err := c.groupSubscriptions(ctx, mg)
+		d.where = "under management group " + mg
+		ids, err := c.groupSubscriptions(ctx, mg)
 		if err != nil {
-			return nil, where, fmt.Errorf("list subscriptions %s: %w", where, err)
+			return d, fmt.Errorf("list subscriptions %s: %w", d.where, err)
 		}
-		return out, where, nil
+		for _, id := range ids {
+			// Their state is not in the listing; resolve reads it.
+			all = append(all, target{id: id})
+		}
+	} else {
+		var err error
+		if all, err = c.readableSubscriptions(ctx); err != nil {
+			return d, err
+		}
 	}
+	d.found = len(all)
+	include, err := c.selected(ctx, "include", c.cfg.Include)
+	if err != nil {
+		return d, err
+	}
+	exclude, err := c.selected(ctx, "exclude", c.cfg.Exclude)
+	if err != nil {
+		return d, err
+	}
+	chosen, otherShards := 0, 0
+	for _, t := range all {
+		if (len(c.cfg.Include) > 0 && !include[t.id]) || exclude[t.id] {
+			continue
+		}
+		chosen++
+		if !shard.Owns(t.id) {
+			otherShards++
+			continue
+		}
+		if t.state != "" && !assessable(t, t.state) {
+			d.skipped = append(d.skipped, t)
+			continue
+		}
+		d.targets = append(d.targets, t)
+	}
+	if d.found > 0 && chosen == 0 {
+		c.log.Warn("include and exclude leave none of the discovered subscriptions to assess", "subscriptions", d.found)
+	}
+	c.log.Info("subscriptions discovered", "subscriptions", d.found, "chosen", chosen, "assessed", len(d.targets),
+		"skipped", len(d.skipped), "other_shards", otherShards, "shard", shard.String())
+	return d, nil
+}
+
+// readableSubscriptions lists every subscription the identity can read,
+// with its state.
+func (c *Collector) readableSubscriptions(ctx context.Context) ([]target, error) {
 	client, err := armsubscriptions.NewClient(c.cred, c.opts)
 	if err != nil {
-		return nil, "", fmt.Errorf("create subscriptions client: %w", err)
+		return nil, fmt.Errorf("create subscriptions client: %w", err)
 	}
 	var out []target
 	for p := client.NewListPager(nil); p.More(); {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, "", fmt.Errorf("list subscriptions: %w", err)
+			return nil, fmt.Errorf("list subscriptions: %w", err)
 		}
 		for _, s := range page.Value {
 			if s == nil || s.SubscriptionID == nil {
@@ -271,22 +391,42 @@ func (c *Collector) targets(ctx context.Context) ([]target, string, error) {
 			if s.State != nil {
 				t.state = string(*s.State)
 			}
-			if c.active(t) {
-				out = append(out, t)
-			}
+			out = append(out, t)
 		}
 	}
-	return out, "", nil
+	return out, nil
 }
 
-// groupSubscriptions lists the subscriptions anywhere below management
-// group mg. Their state is not in the listing; resolve reads it.
-func (c *Collector) groupSubscriptions(ctx context.Context, mg string) ([]target, error) {
+// selected resolves include or exclude entries to the subscription IDs
+// they name: subscription IDs as they are, management groups as every
+// subscription beneath them, nested groups included.
+func (c *Collector) selected(ctx context.Context, field string, entries []string) (map[string]bool, error) {
+	ids := map[string]bool{}
+	for i, e := range entries {
+		sel, _ := parseSelector(e) // Validate has refused what does not parse
+		if sel.subscription != "" {
+			ids[sel.subscription] = true
+			continue
+		}
+		subs, err := c.groupSubscriptions(ctx, sel.group)
+		if err != nil {
+			return nil, fmt.Errorf("list subscriptions under management group %s (%s[%d]): %w", sel.group, field, i, err)
+		}
+		for _, id := range subs {
+			ids[id] = true
+		}
+	}
+	return ids, nil
+}
+
+// groupSubscriptions lists the IDs, in lower case, of the subscriptions
+// anywhere below management group mg.
+func (c *Collector) groupSubscriptions(ctx context.Context, mg string) ([]string, error) {
 	client, err := armmanagementgroups.NewClient(c.cred, c.opts)
 	if err != nil {
 		return nil, fmt.Errorf("create management groups client: %w", err)
 	}
-	var out []target
+	var out []string
 	seen := map[string]bool{}
 	for p := client.NewGetDescendantsPager(mg, nil); p.More(); {
 		page, err := p.NextPage(ctx)
@@ -300,45 +440,44 @@ func (c *Collector) groupSubscriptions(ctx context.Context, mg string) ([]target
 			id := strings.ToLower(*d.Name)
 			if !seen[id] {
 				seen[id] = true
-				out = append(out, target{id: id})
+				out = append(out, id)
 			}
 		}
 	}
 	return out, nil
 }
 
-// active reports whether a discovered subscription is worth assessing.
-// Disabled and deleted subscriptions run nothing and refuse most reads, so
-// discovery passes them by; a configured one is assessed regardless.
-func (c *Collector) active(t target) bool {
-	if t.explicit || (t.state != "Disabled" && t.state != "Deleted") {
-		return true
-	}
-	c.log.Info("subscription skipped", "subscription", t.id, "state", t.state)
-	return false
-}
-
-// resolve reads a subscription whose state discovery does not know: that
-// proves the identity can read it. It reports whether to assess it.
-func (c *Collector) resolve(ctx context.Context, t target) (bool, error) {
+// resolve returns a subscription's state, reading it when discovery does
+// not know it: that also proves the identity can read the subscription.
+func (c *Collector) resolve(ctx context.Context, t target) (string, error) {
 	if t.state != "" {
-		return true, nil
+		return t.state, nil
 	}
 	client, err := armsubscriptions.NewClient(c.cred, c.opts)
 	if err != nil {
-		return false, fmt.Errorf("create subscriptions client: %w", err)
+		return "", fmt.Errorf("create subscriptions client: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ScopeTimeout)
 	defer cancel()
 	s, err := client.Get(ctx, t.id, nil)
 	if err != nil {
-		return false, fmt.Errorf("read subscription %s: %w", t.id, err)
+		return "", fmt.Errorf("read subscription %s: %w", t.id, err)
 	}
-	t.state = "Enabled"
-	if s.State != nil {
-		t.state = string(*s.State)
+	if s.State == nil {
+		return "Enabled", nil
 	}
-	return c.active(t), nil
+	return string(*s.State), nil
+}
+
+// skip reports a discovered subscription that is not assessed because of
+// its state: a log line and a not_assessed coverage record, never silence.
+func (c *Collector) skip(ctx context.Context, sink finding.Sink, id, state string) error {
+	c.log.Warn("subscription skipped", "subscription", id, "state", state)
+	if err := sink.Coverage(ctx, finding.Coverage{Provider: Provider, Account: id, Region: GlobalRegion, Service: "subscriptions",
+		Status: finding.NotCovered, Detail: fmt.Sprintf("subscription is %s, so it is not assessed", state)}); err != nil {
+		return fmt.Errorf("keep coverage: %w", err)
+	}
+	return nil
 }
 
 // subscriptionNotAssessed reports a subscription that could not be entered

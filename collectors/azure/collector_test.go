@@ -215,6 +215,28 @@ func TestFailedDiscoveryIsNotAssessed(t *testing.T) {
 			detail: "list subscriptions",
 		},
 		{
+			name:   "listing subscriptions stays throttled through every retry",
+			fault:  &azuresim.Fault{Operation: "Subscriptions_List", Kind: azuresim.Throttle, RetryAfter: 10 * time.Millisecond},
+			config: func(c *Config) { c.MaxAttempts = 3 },
+			reason: finding.Throttled,
+			detail: "list subscriptions: HTTP 429 TenantRequestsThrottled: Number of 'read' requests for tenant exceeded the limit. Please try again later.",
+		},
+		{
+			name:   "a management group named in include cannot be read",
+			config: func(c *Config) { c.Include = []string{sub1, "mg-nowhere"} },
+			reason: finding.AccessDenied,
+			detail: "list subscriptions under management group mg-nowhere (include[1]): HTTP 403 AuthorizationFailed",
+		},
+		{
+			name: "a management group named in exclude cannot be read",
+			config: func(c *Config) {
+				c.ManagementGroup = "mg-test"
+				c.Exclude = []string{"/providers/Microsoft.Management/managementGroups/mg-gone"}
+			},
+			reason: finding.AccessDenied,
+			detail: "list subscriptions under management group mg-gone (exclude[0]): HTTP 403 AuthorizationFailed",
+		},
+		{
 			name:   "the management group cannot be read",
 			config: func(c *Config) { c.ManagementGroup = "mg-nowhere" },
 			reason: finding.AccessDenied,
@@ -224,7 +246,7 @@ func TestFailedDiscoveryIsNotAssessed(t *testing.T) {
 			name:   "the identity can read no subscription",
 			setup:  func(e *azuresim.Estate) { e.Subscriptions = nil },
 			reason: finding.AccessDenied,
-			detail: "the identity can read no active subscription",
+			detail: "the identity can read no subscription",
 		},
 		{
 			name: "the management group holds no subscription",
@@ -233,7 +255,7 @@ func TestFailedDiscoveryIsNotAssessed(t *testing.T) {
 			},
 			config: func(c *Config) { c.ManagementGroup = "mg-empty" },
 			reason: finding.AccessDenied,
-			detail: "the identity can read no active subscription under management group mg-empty",
+			detail: "the identity can read no subscription under management group mg-empty",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -432,7 +454,7 @@ func TestCloudSelectsEndpoints(t *testing.T) {
 		{CloudChina, "", "https://management.chinacloudapi.cn"},
 		{CloudPublic, "https://arm.example.test", "https://arm.example.test"},
 	} {
-		opts, err := clientOptions(Config{Cloud: tc.cloud, EndpointURL: tc.endpoint, MaxAttempts: 1}, nil)
+		opts, err := clientOptions(Config{Cloud: tc.cloud, EndpointURL: tc.endpoint, MaxAttempts: 1}, nil, newLimiter(nil))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.cloud, err)
 		}

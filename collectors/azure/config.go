@@ -3,9 +3,14 @@ package azure
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/eucs-agent/eucs-agent/collectors"
+	"github.com/eucs-agent/eucs-agent/internal/ratelimit"
 )
 
 // Config is the `collectors.azure` block of agent.yaml.
@@ -17,6 +22,18 @@ type Config struct {
 	// ManagementGroup, when set, scopes the run to the subscriptions in
 	// this management group and every group below it.
 	ManagementGroup string `yaml:"management_group"`
+	// Include limits discovered subscriptions (under ManagementGroup, or
+	// every one the identity can read) to these: subscription IDs, and
+	// management groups whose subscriptions, in nested groups too, are
+	// taken. A GUID is a subscription ID; a management group whose ID is
+	// a GUID is named by its resource ID,
+	// /providers/Microsoft.Management/managementGroups/ID. Empty: every
+	// discovered subscription.
+	Include []string `yaml:"include"`
+	// Exclude removes subscriptions, and the subscriptions under
+	// management groups, written as in Include, from the discovered ones;
+	// it wins over Include.
+	Exclude []string `yaml:"exclude"`
 	// Cloud is the Azure cloud: public, usgovernment or china. It selects
 	// the Entra ID authority and the Resource Manager endpoint.
 	Cloud string `yaml:"cloud"`
@@ -31,14 +48,33 @@ type Config struct {
 	// Concurrency bounds how many subscription/service scopes are collected
 	// at once.
 	Concurrency int `yaml:"concurrency"`
-	// CallTimeout bounds each HTTP request to an Azure API.
+	// CallTimeout bounds each HTTP request to an Azure API (each attempt),
+	// from after its wait for a rate-limit token.
 	CallTimeout time.Duration `yaml:"call_timeout"`
 	// ScopeTimeout bounds the collection of one service in one
-	// subscription, paging included.
+	// subscription, paging, retries and rate-limit waits included.
 	ScopeTimeout time.Duration `yaml:"scope_timeout"`
 	// MaxAttempts is how often the SDK tries a throttled or failed call.
 	MaxAttempts int `yaml:"max_attempts"`
+	// RateLimits override the token buckets the collector keeps itself
+	// within (see ratelimit.go for the defaults and their sources). The
+	// key "arm" is Azure Resource Manager's own read bucket, kept per
+	// subscription and one for the tenant; any other key is a resource
+	// provider namespace in lower case ("microsoft.compute",
+	// "microsoft.storage"), whose bucket is kept per subscription. Every
+	// request waits for a token of its provider's bucket, when there is
+	// one, and of ARM's.
+	RateLimits map[string]RateLimit `yaml:"rate_limits"`
+	// Shard, when set, makes this agent one of several replicas that split
+	// the subscriptions between them by the hash of each subscription ID
+	// in lower case (collectors.Shard). A top-level shard block applies
+	// here when this one is not set.
+	Shard *collectors.Shard `yaml:"shard"`
 }
+
+// RateLimit is one token bucket: Rate requests a second on average, up to
+// Burst at once (Burst defaults to one second's worth of Rate).
+type RateLimit = ratelimit.Limit
 
 // Defaults set in code, applied by SetDefaults.
 const (
@@ -84,7 +120,33 @@ var (
 	managementGroupRe = regexp.MustCompile(`^[A-Za-z0-9_()\-.]{0,89}[A-Za-z0-9_()\-]$`)
 	// Location names are the lower-case, space-free programmatic names.
 	locationRe = regexp.MustCompile(`^[a-z][a-z0-9]+$`)
+	// limitKeyRe is "arm" or a resource provider namespace in lower case.
+	limitKeyRe = regexp.MustCompile(`^(arm|[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)+)$`)
 )
+
+// groupResourcePrefix starts the resource ID of a management group.
+const groupResourcePrefix = "/providers/Microsoft.Management/managementGroups/"
+
+// selector is one include or exclude entry: a subscription ID in lower
+// case, or a management group ID.
+type selector struct {
+	subscription, group string
+}
+
+// parseSelector reads an include or exclude entry; ok is false when it is
+// neither a subscription ID nor a management group ID or resource ID.
+func parseSelector(s string) (sel selector, ok bool) {
+	switch {
+	case subscriptionIDRe.MatchString(s):
+		return selector{subscription: strings.ToLower(s)}, true
+	case len(s) > len(groupResourcePrefix) && strings.EqualFold(s[:len(groupResourcePrefix)], groupResourcePrefix):
+		id := s[len(groupResourcePrefix):]
+		return selector{group: id}, managementGroupRe.MatchString(id)
+	case managementGroupRe.MatchString(s):
+		return selector{group: s}, true
+	}
+	return selector{}, false
+}
 
 // Validate reports every problem at once, each prefixed with its YAML path
 // relative to this block.
@@ -136,6 +198,37 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxAttempts < 0 {
 		add("max_attempts", "must be positive, got %d", c.MaxAttempts)
+	}
+	for _, list := range []struct {
+		field   string
+		entries []string
+	}{{"include", c.Include}, {"exclude", c.Exclude}} {
+		if len(list.entries) > 0 && len(c.Subscriptions) > 0 {
+			add(list.field, "cannot be combined with subscriptions, which are assessed as listed")
+		}
+		for i, e := range list.entries {
+			if _, ok := parseSelector(e); !ok {
+				add(fmt.Sprintf("%s[%d]", list.field, i), "%q is not a subscription ID (a GUID), a management group ID or a management group resource ID (%sID)", e, groupResourcePrefix)
+			}
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(c.RateLimits)) {
+		p := fmt.Sprintf("rate_limits[%q]", key)
+		if !limitKeyRe.MatchString(key) {
+			add(p, `must be "arm" or a resource provider namespace in lower case (like "microsoft.compute")`)
+		}
+		if err := c.RateLimits[key].Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, fmt.Errorf("%s.%s", p, line))
+			}
+		}
+	}
+	if c.Shard != nil {
+		if err := c.Shard.Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, fmt.Errorf("shard.%s", line))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,8 +1,11 @@
 package azure
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/eucs-agent/eucs-agent/collectors"
 )
 
 func TestSetDefaults(t *testing.T) {
@@ -52,6 +55,51 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 			name: "bad group ID",
 			cfg:  Config{ManagementGroup: "my group."},
 			want: `management_group: "my group." is not a management group ID (up to 90 letters, digits, -, _, (, ) and .)`,
+		},
+		{
+			name: "valid include, exclude, rate limits and shard",
+			cfg: Config{ManagementGroup: "mg", Include: []string{sub1, "mg-child", "/providers/Microsoft.Management/managementGroups/" + sub2},
+				Exclude:    []string{strings.ToUpper(sub2), "/PROVIDERS/microsoft.management/MANAGEMENTGROUPS/mg-x"},
+				RateLimits: map[string]RateLimit{"arm": {Rate: 5}, "microsoft.compute": {Rate: 0.5, Burst: 2}, "microsoft.web": {Rate: 1}},
+				Shard:      &collectors.Shard{Index: 2, Count: 3}},
+		},
+		{
+			name: "bad include and exclude entries",
+			cfg: Config{Include: []string{"prod team", "/providers/Microsoft.Management/managementGroups/"},
+				Exclude: []string{"/subscriptions/" + sub1, "mg."}},
+			want: `include[0]: "prod team" is not a subscription ID (a GUID), a management group ID or a management group resource ID (/providers/Microsoft.Management/managementGroups/ID)` + "\n" +
+				`include[1]: "/providers/Microsoft.Management/managementGroups/" is not a subscription ID (a GUID), a management group ID or a management group resource ID (/providers/Microsoft.Management/managementGroups/ID)` + "\n" +
+				`exclude[0]: "/subscriptions/` + sub1 + `" is not a subscription ID (a GUID), a management group ID or a management group resource ID (/providers/Microsoft.Management/managementGroups/ID)` + "\n" +
+				`exclude[1]: "mg." is not a subscription ID (a GUID), a management group ID or a management group resource ID (/providers/Microsoft.Management/managementGroups/ID)`,
+		},
+		{
+			name: "include and exclude choose among discovered subscriptions only",
+			cfg:  Config{Subscriptions: []string{sub1}, Include: []string{sub1}, Exclude: []string{"mg"}},
+			want: `include: cannot be combined with subscriptions, which are assessed as listed` + "\n" +
+				`exclude: cannot be combined with subscriptions, which are assessed as listed`,
+		},
+		{
+			name: "bad rate limits",
+			cfg: Config{RateLimits: map[string]RateLimit{
+				"Microsoft.Compute": {Rate: 1},
+				"arm":               {Rate: 0, Burst: -1},
+				"storage":           {Rate: -2},
+			}},
+			want: `rate_limits["Microsoft.Compute"]: must be "arm" or a resource provider namespace in lower case (like "microsoft.compute")` + "\n" +
+				`rate_limits["arm"].rate: must be positive, got 0` + "\n" +
+				`rate_limits["arm"].burst: must not be negative, got -1` + "\n" +
+				`rate_limits["storage"]: must be "arm" or a resource provider namespace in lower case (like "microsoft.compute")` + "\n" +
+				`rate_limits["storage"].rate: must be positive, got -2`,
+		},
+		{
+			name: "bad shard",
+			cfg:  Config{Shard: &collectors.Shard{Index: 3, Count: 3}},
+			want: `shard.index: must be from 0 to count-1 (2), got 3`,
+		},
+		{
+			name: "a shard of no replicas",
+			cfg:  Config{Shard: &collectors.Shard{Index: -1, Count: 0}},
+			want: `shard.count: must be at least 1, got 0` + "\n" + `shard.index: must be from 0 to count-1 (0), got -1`,
 		},
 		{
 			name: "everything else at once",

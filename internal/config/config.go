@@ -160,6 +160,9 @@ func parse(data []byte, o Overrides) (*Config, error) {
 		if cfg.Collectors.AWS != nil {
 			cfg.Collectors.AWS.Shard = nil
 		}
+		if cfg.Collectors.Azure != nil {
+			cfg.Collectors.Azure.Shard = nil
+		}
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -181,18 +184,14 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Collectors.Azure != nil {
 		c.Collectors.Azure.SetDefaults()
+		c.Collectors.Azure.Shard = inheritShard(c.Shard, c.Collectors.Azure.Shard)
 	}
 	if c.Collectors.GCP != nil {
 		c.Collectors.GCP.SetDefaults()
 	}
 	if c.Collectors.AWS != nil {
 		c.Collectors.AWS.SetDefaults()
-		// An invalid top-level shard is reported once, as shard.*, not
-		// again under every collector.
-		if c.Shard != nil && c.Shard.Validate() == nil && c.Collectors.AWS.Shard == nil {
-			shard := *c.Shard
-			c.Collectors.AWS.Shard = &shard
-		}
+		c.Collectors.AWS.Shard = inheritShard(c.Shard, c.Collectors.AWS.Shard)
 	}
 	if c.Exporters.Directory == nil {
 		c.Exporters.Directory = &directory.Config{}
@@ -307,4 +306,15 @@ func (c *Config) Chain() string {
 		return ""
 	}
 	return bundle.ShardChain(c.Shard.Index)
+}
+
+// inheritShard is a collector's shard: its own block if it has one, else a
+// copy of the top-level one. An invalid top-level shard is not inherited,
+// so it is reported once, as shard.*, not again under every collector.
+func inheritShard(top, own *collectors.Shard) *collectors.Shard {
+	if own != nil || top == nil || top.Validate() != nil {
+		return own
+	}
+	shard := *top
+	return &shard
 }

@@ -12,8 +12,8 @@ func TestTopLevelShardAppliesToCollectorsWithoutTheirOwn(t *testing.T) {
 		yaml string
 		want collectors.Shard
 	}{
-		{"inherited", "shard: {index: 1, count: 3}\ncollectors: {aws: {}}\n", collectors.Shard{Index: 1, Count: 3}},
-		{"the collector's own wins", "shard: {index: 1, count: 3}\ncollectors: {aws: {shard: {index: 0, count: 2}}}\n", collectors.Shard{Index: 0, Count: 2}},
+		{"inherited", "shard: {index: 1, count: 3}\ncollectors: {aws: {}, azure: {}}\n", collectors.Shard{Index: 1, Count: 3}},
+		{"the collector's own wins", "shard: {index: 1, count: 3}\ncollectors: {aws: {shard: {index: 0, count: 2}}, azure: {shard: {index: 0, count: 2}}}\n", collectors.Shard{Index: 0, Count: 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := Parse([]byte("service: S\nsigning: {key: k.pem}\n" + tc.yaml))
@@ -23,12 +23,15 @@ func TestTopLevelShardAppliesToCollectorsWithoutTheirOwn(t *testing.T) {
 			if got := cfg.Collectors.AWS.Shard; got == nil || *got != tc.want {
 				t.Errorf("collectors.aws.shard = %v, want %v", got, tc.want)
 			}
+			if got := cfg.Collectors.Azure.Shard; got == nil || *got != tc.want {
+				t.Errorf("collectors.azure.shard = %v, want %v", got, tc.want)
+			}
 		})
 	}
 }
 
 func TestShardOverrideReplacesEveryShardBlock(t *testing.T) {
-	doc := "service: S\nsigning: {key: k.pem}\nshard: {index: 1, count: 3}\ncollectors: {aws: {shard: {index: 0, count: 2}}}\n"
+	doc := "service: S\nsigning: {key: k.pem}\nshard: {index: 1, count: 3}\ncollectors: {aws: {shard: {index: 0, count: 2}}, azure: {shard: {index: 0, count: 2}}}\n"
 	cfg, err := parse([]byte(doc), Overrides{Shard: &collectors.Shard{Index: 4, Count: 5}})
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +39,9 @@ func TestShardOverrideReplacesEveryShardBlock(t *testing.T) {
 	want := collectors.Shard{Index: 4, Count: 5}
 	if got := cfg.Collectors.AWS.Shard; got == nil || *got != want {
 		t.Errorf("collectors.aws.shard = %v, want %v", got, want)
+	}
+	if got := cfg.Collectors.Azure.Shard; got == nil || *got != want {
+		t.Errorf("collectors.azure.shard = %v, want %v", got, want)
 	}
 	if got := cfg.Chain(); got != "shard-4" {
 		t.Errorf("chain %q, want shard-4", got)

@@ -28,7 +28,10 @@ const (
 	// AccessDenied answers 403 AuthorizationFailed, as ARM does when the
 	// identity has no role granting the action.
 	AccessDenied FaultKind = iota + 1
-	// Throttle answers 429 SubscriptionRequestsThrottled with Retry-After.
+	// Throttle answers 429 with Retry-After, as ARM's token buckets do:
+	// SubscriptionRequestsThrottled for a request that names a
+	// subscription, TenantRequestsThrottled for a tenant-level one
+	// (listing subscriptions, reading management groups).
 	Throttle
 	// ServerError answers 500 InternalServerError.
 	ServerError
@@ -76,7 +79,8 @@ type Server struct {
 	mu     sync.Mutex
 	faults []*faultState
 
-	calls sync.Map // "service:Operation" -> *atomic.Int64
+	calls    sync.Map // "service:Operation" -> *atomic.Int64
+	subCalls sync.Map // lower-case subscription ID -> *atomic.Int64
 }
 
 type faultState struct {
@@ -147,6 +151,16 @@ func (s *Server) Calls(service, operation string) int64 {
 	return n
 }
 
+// CallsIn returns how many requests the server answered that named
+// subscription id in their path (compared without regard to case), faults
+// included: every call a collector made for that subscription.
+func (s *Server) CallsIn(id string) int64 {
+	if n, ok := s.subCalls.Load(strings.ToLower(id)); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
 // call is what the router learned about one request.
 type call struct {
 	route  *route
@@ -183,6 +197,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := c.route.service + ":" + c.route.operation
 	n, _ := s.calls.LoadOrStore(key, new(atomic.Int64))
 	n.(*atomic.Int64).Add(1)
+	if sub := c.params["subscriptionId"]; sub != "" {
+		n, _ := s.subCalls.LoadOrStore(strings.ToLower(sub), new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+	}
 
 	if f := s.fault(c, r); f != nil {
 		if f.Kind == Slow {
@@ -249,6 +267,12 @@ func writeFault(w http.ResponseWriter, c *call, f Fault) {
 		w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
 		if ra%time.Second != 0 {
 			w.Header().Set("retry-after-ms", strconv.FormatInt(ra.Milliseconds(), 10))
+		}
+		if c.params["subscriptionId"] == "" {
+			w.Header().Set("x-ms-ratelimit-remaining-tenant-reads", "0")
+			writeError(w, http.StatusTooManyRequests, "TenantRequestsThrottled",
+				"Number of 'read' requests for tenant exceeded the limit. Please try again later.")
+			return
 		}
 		w.Header().Set("x-ms-ratelimit-remaining-subscription-reads", "0")
 		writeError(w, http.StatusTooManyRequests, "SubscriptionRequestsThrottled",

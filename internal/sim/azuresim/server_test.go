@@ -167,7 +167,10 @@ func TestFaults(t *testing.T) {
 		header map[string]string
 	}{
 		{"denied", Fault{Kind: AccessDenied}, disks, 403, "AuthorizationFailed", nil},
-		{"throttled with Retry-After", Fault{Kind: Throttle}, disks, 429, "SubscriptionRequestsThrottled", map[string]string{"Retry-After": "1"}},
+		{"throttled with Retry-After", Fault{Kind: Throttle}, disks, 429, "SubscriptionRequestsThrottled",
+			map[string]string{"Retry-After": "1", "x-ms-ratelimit-remaining-subscription-reads": "0"}},
+		{"throttled at tenant level", Fault{Kind: Throttle}, "/subscriptions?api-version=1", 429, "TenantRequestsThrottled",
+			map[string]string{"Retry-After": "1", "x-ms-ratelimit-remaining-tenant-reads": "0"}},
 		{"throttled briefly", Fault{Kind: Throttle, RetryAfter: 1500 * time.Millisecond}, disks, 429, "SubscriptionRequestsThrottled",
 			map[string]string{"Retry-After": "2", "Retry-After-Ms": "1500"}},
 		{"server error", Fault{Kind: ServerError}, disks, 500, "InternalServerError", nil},
@@ -213,6 +216,36 @@ func TestFaultTimesAndClear(t *testing.T) {
 	s.ClearFaults()
 	if status, _, _ := c.get("/subscriptions?api-version=1"); status != 200 {
 		t.Errorf("after ClearFaults: %d, want 200", status)
+	}
+}
+
+func TestCallsAreCountedPerSubscription(t *testing.T) {
+	s := NewServer(testEstate())
+	s.Inject(Fault{Subscription: testSub, Operation: "Disks_List", Kind: AccessDenied, Times: 1})
+	c := start(t, s)
+	upper := strings.ToUpper(testSub)
+	for _, path := range []string{
+		"/subscriptions?api-version=1",
+		"/subscriptions/" + testSub + "?api-version=1",
+		"/subscriptions/" + testSub + "/providers/Microsoft.Compute/disks?api-version=1",
+		"/subscriptions/" + upper + "/providers/Microsoft.Compute/disks?api-version=1",
+		"/subscriptions/22222222-2222-4222-8222-222222222222/providers/Microsoft.Compute/disks?api-version=1",
+		"/providers/Microsoft.Management/managementGroups/root/descendants?api-version=1",
+	} {
+		c.get(path)
+	}
+	for _, tc := range []struct {
+		sub  string
+		want int64
+	}{
+		{testSub, 3}, // the denied call counts too; case does not matter
+		{upper, 3},
+		{"22222222-2222-4222-8222-222222222222", 1},
+		{"33333333-3333-4333-8333-333333333333", 0},
+	} {
+		if got := s.CallsIn(tc.sub); got != tc.want {
+			t.Errorf("CallsIn(%s) = %d, want %d", tc.sub, got, tc.want)
+		}
 	}
 }
 
