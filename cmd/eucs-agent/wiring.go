@@ -119,6 +119,7 @@ func buildAgent(ctx context.Context, cfg *config.Config, src sources, log *slog.
 		Exporters:  exps,
 		StateDir:   cfg.StateDir,
 		Chain:      cfg.Chain(),
+		PartLimits: cfg.Parts.Limits(),
 		Log:        log,
 	}, nil
 }

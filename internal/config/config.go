@@ -57,6 +57,24 @@ type Config struct {
 	// applies to every collector that has no shard block of its own. Each
 	// replica keeps its own chain: give each its own state_dir.
 	Shard *collectors.Shard `yaml:"shard"`
+	// Parts bound each signed envelope: a run larger than them is sealed
+	// as a manifest and parts (docs/evidence-format.md, section 11).
+	Parts Parts `yaml:"parts"`
+}
+
+// Parts bounds the parts a large run is split into.
+type Parts struct {
+	// MaxFindings is the most findings one part holds.
+	MaxFindings int `yaml:"max_findings"`
+	// MaxBytes is the payload size parts aim at (a number of bytes, or
+	// with a unit: 16MiB). Sealing holds about 2.4 times one part in
+	// memory, and each part must fit the receiver's request limit.
+	MaxBytes cab.ByteSize `yaml:"max_bytes"`
+}
+
+// Limits are the bundle package's part limits.
+func (p Parts) Limits() bundle.PartLimits {
+	return bundle.PartLimits{Findings: p.MaxFindings, Bytes: int64(p.MaxBytes)}
 }
 
 // Signing selects the signing key.
@@ -95,6 +113,9 @@ const (
 	DefaultSchedule = "0 * * * *"
 	DefaultStateDir = "state"
 	DefaultLevel    = "high"
+	// MinPartBytes is the smallest part size accepted: below it, parts
+	// would hold a handful of findings each and a run thousands of files.
+	MinPartBytes = 4 << 10
 )
 
 // Load reads, defaults and validates the file at path.
@@ -182,6 +203,12 @@ func (c *Config) SetDefaults() {
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
 	}
+	if c.Parts.MaxFindings == 0 {
+		c.Parts.MaxFindings = bundle.DefaultPartFindings
+	}
+	if c.Parts.MaxBytes == 0 {
+		c.Parts.MaxBytes = cab.ByteSize(bundle.DefaultPartBytes)
+	}
 	if c.Collectors.Azure != nil {
 		c.Collectors.Azure.SetDefaults()
 		c.Collectors.Azure.Shard = inheritShard(c.Shard, c.Collectors.Azure.Shard)
@@ -249,6 +276,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Shard != nil {
 		add("shard.", c.Shard.Validate())
+	}
+	if c.Parts.MaxFindings < 0 {
+		add("parts.max_findings: ", fmt.Errorf("must not be negative, got %d", c.Parts.MaxFindings))
+	}
+	if c.Parts.MaxBytes < MinPartBytes {
+		add("parts.max_bytes: ", fmt.Errorf("must be at least %d bytes (4KiB), got %d", MinPartBytes, c.Parts.MaxBytes))
 	}
 	add("exporters.directory.", c.Exporters.Directory.Validate())
 	if c.Exporters.CertificationBody != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/eucs-agent/eucs-agent/controls"
+	"github.com/eucs-agent/eucs-agent/internal/bundle"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.err from the current errors")
@@ -28,6 +29,9 @@ func TestValidConfigLoadsWithDefaults(t *testing.T) {
 	}
 	if cfg.Collectors.AWS.Concurrency != 8 || cfg.Collectors.AWS.CallTimeout != 30*time.Second {
 		t.Errorf("aws defaults not applied: %+v", cfg.Collectors.AWS)
+	}
+	if got := cfg.Parts.Limits(); got != bundle.DefaultPartLimits() {
+		t.Errorf("part limits %+v, want the bundle defaults", got)
 	}
 	if cfg.KeyPath() != "/etc/eucs-agent/key.pem" {
 		t.Errorf("key path %q", cfg.KeyPath())
@@ -80,5 +84,15 @@ func TestInvalidConfigsReportEveryProblemWithItsPath(t *testing.T) {
 				t.Errorf("error mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestPartsTakeUnits(t *testing.T) {
+	cfg, err := Parse([]byte("service: S\nsigning: {key: k.pem}\ncollectors: {aws: {}}\nparts: {max_findings: 1000, max_bytes: 2MiB}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Parts.Limits(), (bundle.PartLimits{Findings: 1000, Bytes: 2 << 20}); got != want {
+		t.Errorf("limits %+v, want %+v", got, want)
 	}
 }
