@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -106,6 +107,36 @@ func TestBackoff(t *testing.T) {
 		if retryable(code) {
 			t.Errorf("%d is retried", code)
 		}
+	}
+}
+
+func TestRateLimitedTellsThrottlingFromDenial(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       bool
+	}{
+		{"legacy error item", `{"error":{"code":403,"message":"m","errors":[{"domain":"usageLimits","reason":"rateLimitExceeded"}]}}`, true},
+		{"per-user rate limit", `{"error":{"code":403,"errors":[{"reason":"userRateLimitExceeded"}]}}`, true},
+		{"status", `{"error":{"code":403,"status":"RESOURCE_EXHAUSTED"}}`, true},
+		{"ErrorInfo detail", `{"error":{"code":403,"status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"RATE_LIMIT_EXCEEDED"}]}}`, true},
+		{"permission denied", `{"error":{"code":403,"status":"PERMISSION_DENIED","errors":[{"reason":"forbidden"}]}}`, false},
+		{"daily quota: does not refill within the run", `{"error":{"code":403,"errors":[{"reason":"quotaExceeded"}]}}`, false},
+		{"not JSON", `<html>Forbidden</html>`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: http.StatusForbidden, Body: io.NopCloser(strings.NewReader(tt.body))}
+			if got := rateLimited(resp); got != tt.want {
+				t.Errorf("rateLimited = %v, want %v", got, tt.want)
+			}
+			// The body is still there for the client to read.
+			if rest, err := io.ReadAll(resp.Body); err != nil || string(rest) != tt.body {
+				t.Errorf("body after rateLimited = %q, %v; want it whole", rest, err)
+			}
+			if err := resp.Body.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
 	}
 }
 

@@ -3,10 +3,15 @@ package gcp
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/eucs-agent/eucs-agent/collectors"
+	"github.com/eucs-agent/eucs-agent/internal/ratelimit"
 )
 
 // Config is the `collectors.gcp` block of agent.yaml.
@@ -25,6 +30,11 @@ type Config struct {
 	// discovery under Organization and Folders ("sys-*" for Apps Script
 	// projects, say). Projects listed by ID are always assessed.
 	ExcludeProjects []string `yaml:"exclude_projects"`
+	// ExcludeFolders are folders ("456" or "folders/456") whose projects,
+	// at any depth, are left out of discovery under Organization and
+	// Folders; they are not even listed. A folder cannot be both listed in
+	// Folders and excluded.
+	ExcludeFolders []string `yaml:"exclude_folders"`
 	// Regions are the locations to collect from. The single entry "all"
 	// (the default) means every location. Otherwise a resource is
 	// collected when its location is covered by the list, by the same rule
@@ -51,7 +61,9 @@ type Config struct {
 	// KMS, Cloud SQL Admin and IAM, /v3 for Resource Manager.
 	Endpoint string `yaml:"endpoint"`
 	// Concurrency bounds how many project/service scopes are collected at
-	// once.
+	// once, across every project of the run; the Resource Manager listings
+	// of discovery run under a bound of the same size of their own, and
+	// wait while the scopes are at theirs.
 	Concurrency int `yaml:"concurrency"`
 	// CallTimeout bounds each HTTP request to a Google API, each retry
 	// included on its own.
@@ -61,7 +73,31 @@ type Config struct {
 	ScopeTimeout time.Duration `yaml:"scope_timeout"`
 	// MaxAttempts is how often a throttled or failed call is tried.
 	MaxAttempts int `yaml:"max_attempts"`
+	// RateLimits override the token buckets the collector keeps itself
+	// within, one per Google API quota it draws on (see ratelimit.go for
+	// the defaults and their sources). A key is a service ("compute") or a
+	// service and method ("compute:disks.aggregatedList"): the services
+	// are compute, storage, cloudkms, sqladmin, iam and
+	// cloudresourcemanager, and the methods are named as in each API's
+	// REST reference (projects.locations.keyRings.list for Cloud KMS key
+	// rings). A service's entry sets the bucket every method of the
+	// service shares; a method's entry gives that method a bucket of its
+	// own. Buckets are kept per project for Compute Engine and Cloud
+	// Storage, whose quotas are the assessed project's, and once for all
+	// projects (per location for Cloud KMS) for the others, whose quotas
+	// are the agent's own project's. When Shard splits the estate between
+	// N replicas, each keeps 1/N of the default buckets of the agent's own
+	// project; configured limits are taken as they are.
+	RateLimits map[string]RateLimit `yaml:"rate_limits"`
+	// Shard, when set, makes this agent one of several replicas that split
+	// the projects between them by project ID (collectors.Shard). A
+	// top-level shard block applies here when this one is not set.
+	Shard *collectors.Shard `yaml:"shard"`
 }
+
+// RateLimit is one token bucket: Rate requests a second on average, up to
+// Burst at once (Burst defaults to one second's worth of Rate).
+type RateLimit = ratelimit.Limit
 
 // Defaults set in code, applied by SetDefaults.
 const (
@@ -140,6 +176,15 @@ func (c *Config) Validate() error {
 			folders[id] = i
 		}
 	}
+	for i, f := range c.ExcludeFolders {
+		at := fmt.Sprintf("exclude_folders[%d]", i)
+		id := strings.TrimPrefix(f, "folders/")
+		if !numericRe.MatchString(id) {
+			add(at, "%q is not a folder ID (digits, optionally after folders/)", f)
+		} else if j, listed := folders[id]; listed {
+			add(at, "folder %s is listed in folders[%d] too", id, j)
+		}
+	}
 	for i, p := range c.ExcludeProjects {
 		if _, err := path.Match(p, ""); err != nil {
 			add(fmt.Sprintf("exclude_projects[%d]", i), "%q is not a valid pattern: %v", p, err)
@@ -177,6 +222,24 @@ func (c *Config) Validate() error {
 	if c.MaxAttempts < 0 {
 		add("max_attempts", "must be positive, got %d", c.MaxAttempts)
 	}
+	for _, key := range slices.Sorted(maps.Keys(c.RateLimits)) {
+		at := fmt.Sprintf("rate_limits[%q]", key)
+		if msg := limitKeyProblem(key); msg != "" {
+			add(at, "%s", msg)
+		}
+		if err := c.RateLimits[key].Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, fmt.Errorf("%s.%s", at, line))
+			}
+		}
+	}
+	if c.Shard != nil {
+		if err := c.Shard.Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, fmt.Errorf("shard.%s", line))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -211,6 +274,17 @@ func (c *Config) folderNames() []string {
 		out = append(out, "folders/"+strings.TrimPrefix(f, "folders/"))
 	}
 	return out
+}
+
+// folderExcluded reports whether discovery leaves out the folder name
+// (folders/N) and everything under it.
+func (c *Config) folderExcluded(name string) bool {
+	for _, f := range c.ExcludeFolders {
+		if "folders/"+strings.TrimPrefix(f, "folders/") == name {
+			return true
+		}
+	}
+	return false
 }
 
 // excluded reports whether a discovered project is left out.

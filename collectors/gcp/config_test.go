@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eucs-agent/eucs-agent/collectors"
 )
 
 func TestSetDefaults(t *testing.T) {
@@ -32,6 +34,10 @@ func TestValidConfigs(t *testing.T) {
 		{Folders: []string{"456", "folders/789"}, Regions: []string{"europe-west1", "EU", "global"},
 			AllowedRegions: []string{"europe-west1", "europe-west4", "eu", "europe", "eur4", "nam-eur-asia1"}},
 		{Projects: []string{"my-project-1"}, Endpoint: "http://127.0.0.1:8085/"},
+		{Organization: "123456789012", Folders: []string{"456"}, ExcludeFolders: []string{"789", "folders/790"},
+			Shard: &collectors.Shard{Index: 2, Count: 3},
+			RateLimits: map[string]RateLimit{"compute": {Rate: 20, Burst: 40}, "compute:disks.aggregatedList": {Rate: 5},
+				"cloudkms:projects.locations.keyRings.list": {Rate: 2, Burst: 2}, "cloudresourcemanager": {Rate: 1}}},
 	} {
 		c.SetDefaults()
 		if err := c.Validate(); err != nil {
@@ -54,6 +60,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 			Projects:        []string{"My_Project", "ok-project", "ok-project", "short"},
 			Organization:    "example.com",
 			Folders:         []string{"folders/12", "12", "team-a"},
+			ExcludeFolders:  []string{"folders/12", "sandbox"},
 			ExcludeProjects: []string{"sys-[", "ok-*"},
 			Regions:         []string{"all", "europe-west1"},
 			AllowedRegions:  []string{"europe-west1-b", "eu-west-1", "all"},
@@ -62,6 +69,13 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 			CallTimeout:     -time.Second,
 			ScopeTimeout:    -time.Minute,
 			MaxAttempts:     -2,
+			RateLimits: map[string]RateLimit{
+				"compute":                {Rate: 0, Burst: -1},
+				"Compute":                {Rate: 1},
+				"compute:instances.list": {Rate: 1},
+				"logging":                {Rate: 1},
+			},
+			Shard: &collectors.Shard{Index: 3, Count: 2},
 		}, want: []string{
 			`projects[0]: "My_Project" is not a GCP project ID (6 to 30 lower-case letters, digits and hyphens, starting with a letter)`,
 			`projects[2]: project ok-project is already listed at projects[1]`,
@@ -69,6 +83,8 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 			`organization: "example.com" is not an organization ID (digits, optionally after organizations/)`,
 			`folders[1]: folder 12 is already listed at folders[0]`,
 			`folders[2]: "team-a" is not a folder ID (digits, optionally after folders/)`,
+			`exclude_folders[0]: folder 12 is listed in folders[0] too`,
+			`exclude_folders[1]: "sandbox" is not a folder ID (digits, optionally after folders/)`,
 			`exclude_projects[0]: "sys-[" is not a valid pattern: syntax error in pattern`,
 			`regions[0]: "all" cannot be combined with named locations`,
 			`allowed_regions[0]: "europe-west1-b" is a zone; name its region europe-west1`,
@@ -79,7 +95,15 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 			`call_timeout: must be positive, got -1s`,
 			`scope_timeout: must be positive, got -1m0s`,
 			`max_attempts: must be positive, got -2`,
+			`rate_limits["Compute"]: must be a service ("compute") or a service and method ("compute:disks.aggregatedList")`,
+			`rate_limits["compute"].rate: must be positive, got 0`,
+			`rate_limits["compute"].burst: must not be negative, got -1`,
+			`rate_limits["compute:instances.list"]: the collector does not call compute instances.list; it calls disks.aggregatedList, firewalls.list, projects.get, subnetworks.aggregatedList`,
+			`rate_limits["logging"]: the collector does not call service logging; it calls cloudkms, cloudresourcemanager, compute, iam, sqladmin, storage`,
+			`shard.index: must be from 0 to count-1 (1), got 3`,
 		}},
+		{name: "shard without replicas", cfg: Config{Projects: []string{"my-project-1"}, Shard: &collectors.Shard{}},
+			want: []string{`shard.count: must be at least 1, got 0`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,12 +18,16 @@ const stateActive = "ACTIVE"
 
 // discover walks the folder tree under root (organizations/N or folders/N)
 // and hands every active project's ID to found. Resource Manager lists
-// only the direct children of a parent, so each folder is listed in turn.
+// only the direct children of a parent, so each folder is listed in turn;
+// excluded folders (exclude_folders) are not.
 //
 // A parent that cannot be listed does not stop the walk: its projects
 // cannot be named, so every check is reported not assessed under the
 // parent's name as account, and the walk goes on with the other parents.
-// It returns an error only when the sink fails; when ctx ends it stops.
+// Every replica walks the whole tree to find its projects, but only the
+// replica whose shard owns the parent's name reports it, so that it is
+// reported once. It returns an error only when the sink fails; when ctx
+// ends it stops.
 func (c *Collector) discover(ctx context.Context, sink finding.Sink, root string, found func(project string)) error {
 	queue := []string{root}
 	for len(queue) > 0 {
@@ -35,11 +39,19 @@ func (c *Collector) discover(ctx context.Context, sink finding.Sink, root string
 			return nil
 		}
 		if err != nil {
-			if err := c.parentNotAssessed(ctx, sink, parent, err); err != nil {
+			if !c.cfg.Shard.Owns(parent) {
+				c.log.Debug("projects not discovered; another shard reports it", "parent", parent, "error", err)
+			} else if err := c.parentNotAssessed(ctx, sink, parent, err); err != nil {
 				return err
 			}
 		}
-		queue = append(queue, folders...)
+		for _, f := range folders {
+			if c.cfg.folderExcluded(f) {
+				c.log.Debug("folder excluded", "folder", f)
+				continue
+			}
+			queue = append(queue, f)
+		}
 	}
 	return nil
 }

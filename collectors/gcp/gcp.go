@@ -1,8 +1,9 @@
 // Package gcp collects EUCS evidence from Google Cloud: it assesses the
 // configured projects and every active project found under the configured
-// organization or folders, fans out over projects and services with bounded
-// concurrency, and streams one finding per check and resource into a
-// finding.Sink.
+// organization or folders (those this replica's shard owns), fans out over
+// projects and services with bounded concurrency, paces every call to the
+// API quotas Google keeps (ratelimit.go), and streams one finding per check
+// and resource into a finding.Sink.
 //
 // Findings carry provider "gcp", the project ID as account, the resource's
 // location (or "global") as region and the resource's full resource name
@@ -33,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/storage"
@@ -69,9 +71,11 @@ const scopeCloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
 
 // Collector assesses GCP projects.
 type Collector struct {
-	cfg      Config
-	log      *slog.Logger
-	api      *clients
+	cfg Config
+	log *slog.Logger
+	api *clients
+	// limits keeps every API call within Google's quotas.
+	limits   *limiter
 	scanners []scanner
 	// now is the clock key ages are measured against.
 	now func() time.Time
@@ -81,7 +85,8 @@ type Collector struct {
 // use, and what it takes to build the Compute Engine ones, which are made
 // per scope (see computeOptions).
 type clients struct {
-	hc       *http.Client
+	// compute is the transport of the Compute Engine clients.
+	compute  http.RoundTripper
 	endpoint string
 	storage  *storage.Client
 	kms      *cloudkms.Service
@@ -121,21 +126,29 @@ func New(ctx context.Context, cfg Config, opts []option.ClientOption, log *slog.
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	hc := &http.Client{Transport: &transport{next: next, timeout: cfg.CallTimeout, attempts: cfg.MaxAttempts, log: log}}
-	api, err := newClients(ctx, hc, cfg.Endpoint)
+	replicas := 1
+	if cfg.Shard != nil {
+		replicas = max(1, cfg.Shard.Count)
+	}
+	limits := newLimiter(cfg.RateLimits, replicas)
+	transportOf := func(service string) http.RoundTripper {
+		return &transport{next: next, service: service, limits: limits, timeout: cfg.CallTimeout, attempts: cfg.MaxAttempts, log: log}
+	}
+	api, err := newClients(ctx, transportOf, cfg.Endpoint)
 	if err != nil {
 		return nil, err
 	}
-	return &Collector{cfg: cfg, log: log, api: api, scanners: scanners(), now: time.Now}, nil
+	return &Collector{cfg: cfg, log: log, api: api, limits: limits, scanners: scanners(), now: time.Now}, nil
 }
 
-// newClients builds the shared API clients on hc, which already
-// authenticates, so each client is told not to look for credentials
-// itself.
-func newClients(ctx context.Context, hc *http.Client, endpoint string) (*clients, error) {
-	c := &clients{hc: hc, endpoint: strings.TrimSuffix(endpoint, "/")}
+// newClients builds the shared API clients, each on the transport
+// transportOf gives its service, which already authenticates, so each
+// client is told not to look for credentials itself.
+func newClients(ctx context.Context, transportOf func(service string) http.RoundTripper, endpoint string) (*clients, error) {
+	c := &clients{compute: transportOf("compute"), endpoint: strings.TrimSuffix(endpoint, "/")}
+	hc := func(service string) *http.Client { return &http.Client{Transport: transportOf(service)} }
 	var err error
-	if c.storage, err = storage.NewClient(ctx, c.options(hc, "/storage/v1/")...); err != nil {
+	if c.storage, err = storage.NewClient(ctx, c.options(hc("storage"), "/storage/v1/")...); err != nil {
 		return nil, fmt.Errorf("create Cloud Storage client: %w", err)
 	}
 	// The transport retries; the storage client's own retries would
@@ -143,16 +156,16 @@ func newClients(ctx context.Context, hc *http.Client, endpoint string) (*clients
 	c.storage.SetRetry(storage.WithPolicy(storage.RetryNever))
 	// The discovery clients resolve their paths (v1/...) against the
 	// endpoint, so it takes a trailing slash.
-	if c.kms, err = cloudkms.NewService(ctx, c.options(hc, "/")...); err != nil {
+	if c.kms, err = cloudkms.NewService(ctx, c.options(hc("cloudkms"), "/")...); err != nil {
 		return nil, fmt.Errorf("create Cloud KMS client: %w", err)
 	}
-	if c.crm, err = crm.NewService(ctx, c.options(hc, "/")...); err != nil {
+	if c.crm, err = crm.NewService(ctx, c.options(hc("cloudresourcemanager"), "/")...); err != nil {
 		return nil, fmt.Errorf("create Resource Manager client: %w", err)
 	}
-	if c.sql, err = sqladmin.NewService(ctx, c.options(hc, "/")...); err != nil {
+	if c.sql, err = sqladmin.NewService(ctx, c.options(hc("sqladmin"), "/")...); err != nil {
 		return nil, fmt.Errorf("create Cloud SQL Admin client: %w", err)
 	}
-	if c.iam, err = iamadmin.NewService(ctx, c.options(hc, "/")...); err != nil {
+	if c.iam, err = iamadmin.NewService(ctx, c.options(hc("iam"), "/")...); err != nil {
 		return nil, fmt.Errorf("create IAM client: %w", err)
 	}
 	return c, nil
@@ -178,12 +191,12 @@ func (c *clients) options(hc *http.Client, base string) []option.ClientOption {
 // built, so one per scope costs little. They append their paths
 // (/compute/v1/...) to the endpoint, so it takes no trailing slash.
 func (c *clients) computeOptions(ctx context.Context) []option.ClientOption {
-	return c.options(&http.Client{Transport: &scopedTransport{ctx: ctx, next: c.hc.Transport}}, "")
+	return c.options(&http.Client{Transport: &scopedTransport{ctx: ctx, next: c.compute}}, "")
 }
 
 // scopedTransport gives a request that carries a context that never ends
 // (context.Background, as the gapic list iterators send) the scope's
-// context instead.
+// context instead, and with it the scope's deadline and project.
 type scopedTransport struct {
 	ctx  context.Context
 	next http.RoundTripper
@@ -232,10 +245,17 @@ func Checks() []string {
 // Name is the collector's name in logs and coverage.
 func (c *Collector) Name() string { return Provider }
 
-// Collect assesses every configured and discovered project. It returns an
-// error only when the sink fails (the evidence can no longer be kept) or
-// ctx is cancelled; every cloud-side failure is reported through the sink
-// instead.
+// Collect assesses every configured and discovered project that this
+// replica's shard owns. It returns an error only when the sink fails (the
+// evidence can no longer be kept) or ctx is cancelled; every cloud-side
+// failure is reported through the sink instead.
+//
+// Every project is one scope per scanner, and at most Concurrency scopes
+// run at once, across the organisation. Discovery hands projects over as
+// it lists them and waits while the scopes are at their bound, so projects
+// never queue up in memory; a project's rate-limit buckets are dropped when
+// its last scope ends. What the run keeps per project beyond that is its
+// ID, to assess it once however often it is named or found.
 func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.Concurrency)
@@ -244,51 +264,98 @@ func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
 		mu   sync.Mutex
 		seen = map[string]bool{}
 	)
-	// schedule starts every scanner on a project once, however often
-	// the project is named or found. It blocks while the scans are at
-	// their bound.
-	schedule := func(project string) {
+	// claim reports whether project is new to the run.
+	claim := func(project string) bool {
 		mu.Lock()
-		dup := seen[project]
-		seen[project] = true
-		mu.Unlock()
-		if dup {
-			return
+		defer mu.Unlock()
+		if seen[project] {
+			return false
 		}
+		seen[project] = true
+		return true
+	}
+	// schedule starts every scanner on a project. It blocks while the
+	// scans are at their bound.
+	schedule := func(project string) {
+		var left atomic.Int64
+		left.Store(int64(len(c.scanners)))
 		for _, sc := range c.scanners {
-			g.Go(func() error { return c.run(gctx, sink, r, project, sc) })
+			g.Go(func() error {
+				defer func() {
+					if left.Add(-1) == 0 {
+						c.limits.forget(project)
+					}
+				}()
+				return c.run(gctx, sink, r, project, sc)
+			})
 		}
 	}
+
+	// Projects listed by ID are claimed before discovery starts, so that
+	// exclude_projects, which applies to discovery only, cannot take one
+	// that discovery happens to list first.
+	var listed []string
+	for _, p := range c.cfg.Projects {
+		if c.cfg.Shard.Owns(p) && claim(p) {
+			listed = append(listed, p)
+		}
+	}
+	if c.cfg.Shard != nil && len(c.cfg.Projects) > 0 {
+		c.log.Info("shard selects projects", "shard", c.cfg.Shard.String(), "projects", len(listed), "of", len(c.cfg.Projects))
+	}
+
 	// Discovery is network work too, so it runs under the same bound as
 	// the scans, from its own group so that it never waits for a slot it
 	// holds.
 	var setup errgroup.Group
 	setup.SetLimit(c.cfg.Concurrency)
-	roots := c.cfg.folderNames()
-	if org := c.cfg.organizationName(); org != "" {
-		roots = append([]string{org}, roots...)
-	}
-	for _, root := range roots {
-		setup.Go(func() error {
-			return c.discover(gctx, sink, root, func(project string) {
-				if c.cfg.excluded(project) {
-					c.log.Debug("project excluded", "project", project)
-					return
-				}
-				schedule(project)
-			})
-		})
-	}
 	setup.Go(func() error {
-		for _, p := range c.cfg.Projects {
+		for _, p := range listed {
 			schedule(p)
 		}
 		return nil
 	})
+	roots := c.cfg.folderNames()
+	if org := c.cfg.organizationName(); org != "" {
+		roots = append([]string{org}, roots...)
+	}
+	var found, excluded, elsewhere atomic.Int64
+	for _, root := range roots {
+		setup.Go(func() error {
+			return c.discover(gctx, sink, root, func(project string) {
+				if !claim(project) {
+					return
+				}
+				found.Add(1)
+				switch {
+				case c.cfg.excluded(project):
+					excluded.Add(1)
+					c.log.Debug("project excluded", "project", project)
+				case !c.cfg.Shard.Owns(project):
+					elsewhere.Add(1)
+				default:
+					schedule(project)
+				}
+			})
+		})
+	}
 	serr := setup.Wait()
+	if len(roots) > 0 && gctx.Err() == nil {
+		// Projects also listed by ID count with those, not here.
+		c.log.Info("projects discovered", "roots", len(roots), "projects", found.Load(),
+			"assessed", found.Load()-excluded.Load()-elsewhere.Load(), "excluded", excluded.Load(),
+			"other_shards", elsewhere.Load(), "shard", c.cfg.Shard.String())
+	}
 	// The scans' error comes first: a sink failure there cancels
 	// discovery, which then just stops.
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	if waits, waited := c.limits.stats(); waits > 0 {
+		c.log.Info("rate limits paced the run", "waits", waits, "waited", waited.Round(time.Millisecond))
+	}
+	if m := c.limits.calledMethods(true); len(m) > 0 {
+		c.log.Debug("API methods called that rate_limits cannot name", "methods", m)
+	}
+	if err != nil {
 		return err
 	}
 	if serr != nil {
@@ -300,7 +367,7 @@ func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
 // run scans one part of one service in one project and records coverage.
 func (c *Collector) run(ctx context.Context, sink finding.Sink, r *runState, project string, sc scanner) error {
 	s := &scope{c: c, sink: sink, run: r, project: project, service: sc.service}
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.ScopeTimeout)
+	sctx, cancel := context.WithTimeout(withProject(ctx, project), c.cfg.ScopeTimeout)
 	defer cancel()
 	start := time.Now()
 	err := sc.scan(sctx, s)

@@ -39,20 +39,31 @@ func testEstate() *gcpsim.Estate {
 func project(e *gcpsim.Estate) *gcpsim.Project { return e.Projects[0] }
 
 // startSim serves e on loopback and returns a collector pointed at it,
-// assessing every project of e by ID, with a static access token and no
-// retries. mutate may adjust the config before defaults are applied.
+// assessing every project of e by ID, with a static access token, no
+// retries and no rate limits. mutate may adjust the config before defaults
+// are applied.
 func startSim(t *testing.T, e *gcpsim.Estate, mutate func(*Config)) (*Collector, *gcpsim.Server) {
 	t.Helper()
 	sim := gcpsim.NewServer(e)
 	sim.Token = testToken
 	ts := sim.Start()
 	t.Cleanup(ts.Close)
-	cfg := Config{Endpoint: ts.URL, MaxAttempts: 1}
+	return collectorFor(t, ts.URL, e, mutate), sim
+}
+
+// collectorFor returns a collector pointed at a simulator of e served at
+// url, configured as startSim does.
+func collectorFor(t *testing.T, url string, e *gcpsim.Estate, mutate func(*Config)) *Collector {
+	t.Helper()
+	cfg := Config{Endpoint: url, MaxAttempts: 1}
 	for _, p := range e.Projects {
 		cfg.Projects = append(cfg.Projects, p.ID)
 	}
 	if mutate != nil {
 		mutate(&cfg)
+	}
+	if cfg.RateLimits == nil {
+		cfg.RateLimits = unlimited()
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -64,7 +75,18 @@ func startSim(t *testing.T, e *gcpsim.Estate, mutate func(*Config)) (*Collector,
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c, sim
+	return c
+}
+
+// unlimited lifts the rate limits the collector keeps to: tests of what
+// the collector concludes should not take as long as real quotas would
+// make them (ratelimit_test.go tests the limits themselves).
+func unlimited() map[string]RateLimit {
+	out := map[string]RateLimit{}
+	for service := range apiMethods() {
+		out[service] = RateLimit{Rate: 1e6, Burst: 1e6}
+	}
+	return out
 }
 
 // collect runs c to completion and returns what it emitted, after checking

@@ -88,6 +88,22 @@ func TestProjectsAreDiscovered(t *testing.T) {
 		{name: "excluded projects are left out of discovery",
 			config: func(c *Config) { c.Projects, c.Organization, c.ExcludeProjects = nil, "999", []string{"prod-*"} },
 			want:   []string{"org-root"}},
+		{name: "a listed project is assessed though exclude_projects matches it",
+			config: func(c *Config) {
+				c.Projects, c.Organization, c.ExcludeProjects = []string{"prod-app"}, "999", []string{"prod-*"}
+			},
+			want: []string{"org-root", "prod-app"}},
+		{name: "projects under an excluded folder are left out, at any depth",
+			config: func(c *Config) { c.Projects, c.Organization, c.ExcludeFolders = nil, "999", []string{"10"} },
+			want:   []string{"org-root"}},
+		{name: "a listed project under an excluded folder is assessed",
+			config: func(c *Config) {
+				c.Projects, c.Organization, c.ExcludeFolders = []string{"prod-db"}, "999", []string{"folders/10"}
+			},
+			want: []string{"org-root", "prod-db"}},
+		{name: "a folder excluded under a listed folder",
+			config: func(c *Config) { c.Projects, c.Folders, c.ExcludeFolders = nil, []string{"10"}, []string{"11"} },
+			want:   []string{"prod-app"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +144,16 @@ func TestDiscoveryIsPaged(t *testing.T) {
 	want := []string{"bulk-0000", "org-root", "prod-app", "prod-db"}
 	if got := assessed(rec); !slices.Equal(got, want) {
 		t.Errorf("assessed %v, want %v", got, want)
+	}
+}
+
+func TestExcludedFoldersAreNotListed(t *testing.T) {
+	c, sim := startSim(t, orgEstate(), func(c *Config) { c.Projects, c.Organization, c.ExcludeFolders = nil, "999", []string{"10"} })
+	collect(t, c)
+	// The organisation is listed; folder 10, and 11 under it, are not,
+	// and 20 is deleted.
+	if p, f := sim.Calls("cloudresourcemanager", "projects.list"), sim.Calls("cloudresourcemanager", "folders.list"); p != 1 || f != 1 {
+		t.Errorf("projects.list called %d times, folders.list %d; want once each, for the organisation", p, f)
 	}
 }
 
@@ -227,6 +253,48 @@ func TestThrottledCallIsRetried(t *testing.T) {
 	}
 	if n := sim.Calls("storage", "buckets.list"); n != 2 {
 		t.Errorf("buckets.list called %d times, want 2 (one throttled, one retried)", n)
+	}
+}
+
+// TestThrottlingThatOutlastsRetriesIsNotAssessed throttles one listing of
+// each scanner on every attempt, the way current APIs do (429
+// RESOURCE_EXHAUSTED) and the way Compute Engine and older APIs do (403
+// rateLimitExceeded): the call is tried max_attempts times through the real
+// client, then its checks are not assessed with reason throttled.
+func TestThrottlingThatOutlastsRetriesIsNotAssessed(t *testing.T) {
+	scanners := []struct {
+		service, method, check string
+		setup                  func(*gcpsim.Estate)
+	}{
+		{"storage", "buckets.list", checkBucketVersioning, withBucket(goodBucket())},
+		{"compute", "firewalls.list", checkFirewallAdminPorts, withFirewall(world())},
+		{"cloudkms", "locations.list", checkKeyRotation, withKey(symmetric(90 * day))},
+		{"sqladmin", "instances.list", checkSQLBackups, withInstance(goodInstance())},
+		{"iam", "serviceAccounts.list", checkSAUserManagedKeys, withServiceAccount()},
+		{"cloudresourcemanager", "projects.getIamPolicy", checkPrimitiveRoles, nil},
+	}
+	for _, kind := range []struct {
+		name string
+		kind gcpsim.FaultKind
+	}{{"429 RESOURCE_EXHAUSTED", gcpsim.Throttle}, {"403 rateLimitExceeded", gcpsim.ThrottleForbidden}} {
+		for _, sc := range scanners {
+			t.Run(kind.name+" on "+sc.method, func(t *testing.T) {
+				t.Parallel()
+				e := testEstate()
+				if sc.setup != nil {
+					sc.setup(e)
+				}
+				c, sim := startSim(t, e, func(c *Config) { c.MaxAttempts = 2 })
+				sim.Inject(gcpsim.Fault{Service: sc.service, Method: sc.method, Kind: kind.kind})
+				f := collect(t, c).One(t, sc.check, "*")
+				if f.Status != finding.NotAssessed || f.Reason != finding.Throttled {
+					t.Errorf("%s = %s/%s (%s), want not_assessed/throttled", sc.check, f.Status, f.Reason, f.Detail)
+				}
+				if n := sim.Calls(sc.service, sc.method); n != 2 {
+					t.Errorf("%s called %d times, want max_attempts (2)", sc.method, n)
+				}
+			})
+		}
 	}
 }
 

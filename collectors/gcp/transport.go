@@ -1,7 +1,10 @@
 package gcp
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -24,8 +27,16 @@ import (
 //
 // Every call the collector makes is a read, so every request may be
 // repeated.
+//
+// Each attempt, the first and every retry, first waits for a token of the
+// quota it draws on (see limiter), outside its call timeout. Each client has
+// its own transport, which knows the client's service: with the endpoint
+// overridden, Cloud KMS, Cloud SQL Admin and IAM share a host and a /v1
+// prefix, so the request alone would not say.
 type transport struct {
 	next     http.RoundTripper
+	service  string
+	limits   *limiter
 	timeout  time.Duration
 	attempts int
 	log      *slog.Logger
@@ -39,9 +50,15 @@ const (
 	retryMaxDelay  = 20 * time.Second
 )
 
-// RoundTrip sends req, each attempt under the call timeout.
+// RoundTrip sends req, each attempt paced by the rate limiter and under the
+// call timeout.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	call := callOf(t.service, req.Method, req.URL.Path)
+	project := projectOf(req.Context())
 	for attempt := 1; ; attempt++ {
+		if err := t.limits.wait(req.Context(), project, call); err != nil {
+			return nil, fmt.Errorf("wait for the %s:%s rate limit: %w", call.service, call.method, err)
+		}
 		ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
 		r := req.Clone(ctx)
 		if attempt > 1 && req.Body != nil {
@@ -57,7 +74,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			cancel()
 			return nil, err
 		}
-		if attempt >= t.attempts || !retryable(resp.StatusCode) || (req.Body != nil && req.GetBody == nil) {
+		retry := retryable(resp.StatusCode) || (resp.StatusCode == http.StatusForbidden && rateLimited(resp))
+		if attempt >= t.attempts || !retry || (req.Body != nil && req.GetBody == nil) {
 			// The deadline has to cover reading the body too, so it ends
 			// when the caller closes it.
 			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
@@ -86,6 +104,56 @@ func retryable(status int) bool {
 	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
+	}
+	return false
+}
+
+// maxErrorBody is how much of an error body rateLimited reads.
+const maxErrorBody = 64 << 10
+
+// rateLimited reports whether a 403 answer is a rate limit rather than a
+// denial: older APIs (Compute Engine among them) answer an exhausted rate
+// quota with 403 and say so only in the body, as the reason of an error
+// item (rateLimitExceeded, userRateLimitExceeded) or of an ErrorInfo
+// detail (RATE_LIMIT_EXCEEDED), or as status RESOURCE_EXHAUSTED. Google
+// asks for such calls to be tried again after a pause. A daily quota
+// (quotaExceeded) is not retried: it does not refill within the run. The
+// body is left for the caller to read as if untouched.
+func rateLimited(resp *http.Response) bool {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+	if err != nil {
+		return false
+	}
+	var e struct {
+		Error struct {
+			Status string `json:"status"`
+			Errors []struct {
+				Reason string `json:"reason"`
+			} `json:"errors"`
+			Details []struct {
+				Reason string `json:"reason"`
+			} `json:"details"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return false
+	}
+	if e.Error.Status == "RESOURCE_EXHAUSTED" {
+		return true
+	}
+	for _, item := range e.Error.Errors {
+		if item.Reason == "rateLimitExceeded" || item.Reason == "userRateLimitExceeded" {
+			return true
+		}
+	}
+	for _, d := range e.Error.Details {
+		if d.Reason == "RATE_LIMIT_EXCEEDED" {
+			return true
+		}
 	}
 	return false
 }

@@ -184,6 +184,9 @@ func parse(data []byte, o Overrides) (*Config, error) {
 		if cfg.Collectors.Azure != nil {
 			cfg.Collectors.Azure.Shard = nil
 		}
+		if cfg.Collectors.GCP != nil {
+			cfg.Collectors.GCP.Shard = nil
+		}
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -215,6 +218,7 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Collectors.GCP != nil {
 		c.Collectors.GCP.SetDefaults()
+		c.Collectors.GCP.Shard = inheritShard(c.Shard, c.Collectors.GCP.Shard)
 	}
 	if c.Collectors.AWS != nil {
 		c.Collectors.AWS.SetDefaults()

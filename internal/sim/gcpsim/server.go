@@ -31,6 +31,10 @@ const (
 	Malformed
 	// Slow holds the request for Fault.Delay before answering normally.
 	Slow
+	// ThrottleForbidden answers 403 with reason rateLimitExceeded in the
+	// usageLimits domain and no status, as Compute Engine and other older
+	// APIs answer an exhausted per-minute quota.
+	ThrottleForbidden
 )
 
 // Fault makes matching requests fail. Empty fields match anything.
@@ -64,7 +68,8 @@ type Server struct {
 	mu     sync.Mutex
 	faults []*faultState
 
-	calls sync.Map // "service:method" -> *atomic.Int64
+	calls        sync.Map // "service:method" -> *atomic.Int64
+	projectCalls sync.Map // project ID -> *atomic.Int64
 }
 
 type faultState struct {
@@ -106,6 +111,17 @@ func (s *Server) Calls(service, method string) int64 {
 	return n
 }
 
+// ProjectCalls returns how many requests the server answered for the
+// project with this ID, whatever their API. Listings of a folder's or an
+// organisation's children, and folder and organisation calls, are for no
+// project.
+func (s *Server) ProjectCalls(project string) int64 {
+	if n, ok := s.projectCalls.Load(project); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
 // call is what the router learned about one request.
 type call struct {
 	Service string
@@ -145,6 +161,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.Permission, _, _ = strings.Cut(Permissions()[key], " ")
 	n, _ := s.calls.LoadOrStore(key, new(atomic.Int64))
 	n.(*atomic.Int64).Add(1)
+	if c.ProjectID != "" {
+		n, _ := s.projectCalls.LoadOrStore(c.ProjectID, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+	}
 
 	if s.Token != "" && r.Header.Get("Authorization") != "Bearer "+s.Token {
 		writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "authError",
@@ -356,6 +376,15 @@ func writeFault(w http.ResponseWriter, c *call, k FaultKind) {
 	case Throttle:
 		writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "rateLimitExceeded",
 			fmt.Sprintf("Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' of service '%s.googleapis.com'.", c.Service))
+	case ThrottleForbidden:
+		message := fmt.Sprintf("Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service '%s.googleapis.com' for consumer 'project_number:%s'.", c.Service, projectNumber(c))
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		w.WriteHeader(http.StatusForbidden)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+			"code":    http.StatusForbidden,
+			"message": message,
+			"errors":  []map[string]string{{"message": message, "domain": "usageLimits", "reason": "rateLimitExceeded"}},
+		}})
 	case ServerError:
 		writeError(w, http.StatusInternalServerError, "INTERNAL", "backendError", "Internal error encountered.")
 	case Malformed:
@@ -363,6 +392,14 @@ func writeFault(w http.ResponseWriter, c *call, k FaultKind) {
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, "<<{{ not a valid response")
 	}
+}
+
+// projectNumber is the number of c's project, or 0 when it has none.
+func projectNumber(c *call) string {
+	if c.Project == nil {
+		return "0"
+	}
+	return formatNumber(c.Project.Number)
 }
 
 // writeJSON writes v as JSON with status 200.

@@ -199,3 +199,39 @@ func TestKeyTypesFilter(t *testing.T) {
 		}
 	}
 }
+
+func TestCallsAreCountedPerProject(t *testing.T) {
+	s := NewServer(Demo())
+	for _, m := range everyMethod() {
+		send(t, s, m.method, m.url, "")
+	}
+	// Every method but the listings under a parent and the folder and
+	// organisation calls is for demo-prod-eu.
+	if n := s.ProjectCalls("demo-prod-eu"); n != int64(len(everyMethod())-5) {
+		t.Errorf("demo-prod-eu: %d calls, want %d", n, len(everyMethod())-5)
+	}
+	if n := s.ProjectCalls("demo-mgmt-eu"); n != 0 {
+		t.Errorf("demo-mgmt-eu: %d calls, want none", n)
+	}
+}
+
+func TestThrottleForbiddenAnswersAsComputeEngineDoes(t *testing.T) {
+	s := NewServer(Demo())
+	s.Inject(Fault{Service: "compute", Kind: ThrottleForbidden})
+	code, body := send(t, s, "GET", "/compute/v1/projects/demo-prod-eu/global/firewalls", "")
+	e, _ := body["error"].(map[string]any)
+	items, _ := e["errors"].([]any)
+	if code != http.StatusForbidden || e["code"] != 403.0 || len(items) != 1 {
+		t.Fatalf("got %d %v, want 403 with one error item", code, body)
+	}
+	item := items[0].(map[string]any)
+	if item["reason"] != "rateLimitExceeded" || item["domain"] != "usageLimits" {
+		t.Errorf("error item %v, want reason rateLimitExceeded in domain usageLimits", item)
+	}
+	if _, ok := e["status"]; ok {
+		t.Errorf("status %v: Compute Engine's rate-limit 403 carries none", e["status"])
+	}
+	if msg, _ := e["message"].(string); !strings.Contains(msg, "compute.googleapis.com") || !strings.Contains(msg, "Queries per minute") {
+		t.Errorf("message %q does not name the quota and service", msg)
+	}
+}
