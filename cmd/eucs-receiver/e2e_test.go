@@ -465,12 +465,11 @@ log:
 	proxy.swallow.Store(false)
 	proxy.closeAll()
 
-	// 4b. The simulated estate is far too small for the agent to split a
-	// run, and its config has no knob for the part bounds; so while it is
-	// down, the next run is sealed here as the agent seals a large one: a
-	// manifest and three parts, with the agent's key and chain state, into
-	// its evidence directory. The restarted agent's exporter queues it
-	// from there, uploads the parts and delivers the manifest.
+	// 4b. While the agent is down, its next run is sealed here as the
+	// agent seals a large one: a manifest and three parts, with the agent's
+	// key and chain state, into its evidence directory. The restarted
+	// agent's exporter finds it there (a run sealed just before a crash),
+	// uploads the parts and delivers the manifest.
 	splitSeq := sealSplitRun(t, agentPriv, filepath.Join(work, "state"), evidence)
 
 	// 5. The agent restarts: the resend is answered with the original
@@ -482,12 +481,23 @@ log:
 		t.Errorf("the restarted agent's log shows no resend of bundle %d:\n%s", inFlight, agent.log())
 	}
 
-	// 6. A one-shot collect seals one more run and flushes the outbox.
-	out, err := exec.Command(agentBin, "collect", "--config", cfgPath).CombinedOutput()
+	// 6. A one-shot collect with small part bounds seals one more run,
+	// split into parts by the agent's own pipeline, and flushes the outbox.
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	splitCfg := filepath.Join(dir, "agent-split.yaml")
+	writeFile(t, splitCfg, append(cfg, "parts: {max_findings: 40, max_bytes: 8KiB}\n"...))
+	out, err := exec.Command(agentBin, "collect", "--config", splitCfg).CombinedOutput()
 	if err != nil {
 		t.Fatalf("collect: %v\n%s", err, out)
 	}
 	total := countFiles(evidence, runFiles)
+	collectParts := countFiles(evidence, fmt.Sprintf("bundle-%012d.part-*.dsse.json", total))
+	if collectParts < 2 {
+		t.Fatalf("the run sealed with small part bounds has %d parts", collectParts)
+	}
 	if n := len(pendingSeqs(work)); n != 0 {
 		t.Errorf("after collect's flush %d bundles are still queued", n)
 	}
@@ -518,7 +528,7 @@ log:
 		if b.Sequence != uint64(i+1) || b.Chain != wantChain {
 			t.Errorf("bundle %d: sequence %d chain %s", i+1, b.Sequence, b.Chain)
 		}
-		if wantParts := map[bool]int{true: 3}[b.Sequence == splitSeq]; b.Parts != wantParts {
+		if wantParts := map[uint64]int{splitSeq: 3, uint64(total): collectParts}[b.Sequence]; b.Parts != wantParts {
 			t.Errorf("bundle %d has %d parts, want %d", b.Sequence, b.Parts, wantParts)
 		}
 		if i > 0 && b.Received < listing.Bundles[i-1].Received {
@@ -561,11 +571,11 @@ log:
 		}
 	}
 	resp.Body.Close()
-	if parts != 3 || len(files) != total+3 {
-		t.Errorf("the export holds %d files, %d of them parts; want %d bundles and 3 parts", len(files), parts, total)
+	if parts != 3+collectParts || len(files) != total+parts {
+		t.Errorf("the export holds %d files, %d of them parts; want %d bundles and %d parts", len(files), parts, total, 3+collectParts)
 	}
 	out, err = exec.Command(agentBin, append([]string{"verify", "--key", agentPub}, files...)...).CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), fmt.Sprintf("OK: %d bundles (sequences 1 to %d; 1 split into 3 parts)", total, total)) {
+	if err != nil || !strings.HasPrefix(string(out), fmt.Sprintf("OK: %d bundles (sequences 1 to %d; 2 split into %d parts)", total, total, 3+collectParts)) {
 		t.Errorf("eucs-agent verify on the exported chain: %v\n%s", err, out)
 	}
 
