@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 )
 
 // Shard is one replica's share of the scopes (cloud accounts, projects,
@@ -42,6 +43,24 @@ func (s *Shard) Validate() error {
 		errs = append(errs, fmt.Errorf("index: must be from 0 to count-1 (%d), got %d", max(s.Count-1, 0), s.Index))
 	}
 	return errors.Join(errs...)
+}
+
+// ValidateAt is Validate for a shard block at a YAML path (such as
+// "shard"): every problem, each prefixed with the path. A nil shard has
+// none.
+func (s *Shard) ValidateAt(path string) []error {
+	if s == nil {
+		return nil
+	}
+	err := s.Validate()
+	if err == nil {
+		return nil
+	}
+	var errs []error
+	for _, line := range strings.Split(err.Error(), "\n") {
+		errs = append(errs, fmt.Errorf("%s.%s", path, line))
+	}
+	return errs
 }
 
 // String is how logs name the shard: "2/5" is replica 2 of 5.

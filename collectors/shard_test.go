@@ -74,3 +74,20 @@ func TestShardValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateAtPrefixesEveryProblem(t *testing.T) {
+	var none *Shard
+	if errs := none.ValidateAt("shard"); errs != nil {
+		t.Errorf("a nil shard: %v", errs)
+	}
+	errs := (&Shard{Index: -1, Count: 0}).ValidateAt("collectors.gcp.shard")
+	want := []string{"collectors.gcp.shard.count: must be at least 1, got 0", "collectors.gcp.shard.index: must be from 0 to count-1 (0), got -1"}
+	if len(errs) != len(want) {
+		t.Fatalf("errs %v, want %v", errs, want)
+	}
+	for i := range want {
+		if errs[i].Error() != want[i] {
+			t.Errorf("errs[%d] = %q, want %q", i, errs[i], want[i])
+		}
+	}
+}

@@ -3,9 +3,7 @@ package aws
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -212,24 +210,12 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	for _, key := range slices.Sorted(maps.Keys(c.RateLimits)) {
-		l := c.RateLimits[key]
-		p := fmt.Sprintf("rate_limits[%q]", key)
+	errs = append(errs, ratelimit.ValidateOverrides(c.RateLimits, func(key string) string {
 		if !limitKeyRe.MatchString(key) {
-			add(p, `must be a service ("ec2") or a service and action ("ec2:DescribeVolumes")`)
+			return `must be a service ("ec2") or a service and action ("ec2:DescribeVolumes")`
 		}
-		if err := l.Validate(); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				errs = append(errs, fmt.Errorf("%s.%s", p, line))
-			}
-		}
-	}
-	if c.Shard != nil {
-		if err := c.Shard.Validate(); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				errs = append(errs, fmt.Errorf("shard.%s", line))
-			}
-		}
-	}
+		return ""
+	})...)
+	errs = append(errs, c.Shard.ValidateAt("shard")...)
 	return errors.Join(errs...)
 }

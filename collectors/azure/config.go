@@ -3,9 +3,7 @@ package azure
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -212,23 +210,12 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	for _, key := range slices.Sorted(maps.Keys(c.RateLimits)) {
-		p := fmt.Sprintf("rate_limits[%q]", key)
+	errs = append(errs, ratelimit.ValidateOverrides(c.RateLimits, func(key string) string {
 		if !limitKeyRe.MatchString(key) {
-			add(p, `must be "arm" or a resource provider namespace in lower case (like "microsoft.compute")`)
+			return `must be "arm" or a resource provider namespace in lower case (like "microsoft.compute")`
 		}
-		if err := c.RateLimits[key].Validate(); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				errs = append(errs, fmt.Errorf("%s.%s", p, line))
-			}
-		}
-	}
-	if c.Shard != nil {
-		if err := c.Shard.Validate(); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				errs = append(errs, fmt.Errorf("shard.%s", line))
-			}
-		}
-	}
+		return ""
+	})...)
+	errs = append(errs, c.Shard.ValidateAt("shard")...)
 	return errors.Join(errs...)
 }

@@ -3,10 +3,8 @@ package gcp
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -222,24 +220,8 @@ func (c *Config) Validate() error {
 	if c.MaxAttempts < 0 {
 		add("max_attempts", "must be positive, got %d", c.MaxAttempts)
 	}
-	for _, key := range slices.Sorted(maps.Keys(c.RateLimits)) {
-		at := fmt.Sprintf("rate_limits[%q]", key)
-		if msg := limitKeyProblem(key); msg != "" {
-			add(at, "%s", msg)
-		}
-		if err := c.RateLimits[key].Validate(); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				errs = append(errs, fmt.Errorf("%s.%s", at, line))
-			}
-		}
-	}
-	if c.Shard != nil {
-		if err := c.Shard.Validate(); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				errs = append(errs, fmt.Errorf("shard.%s", line))
-			}
-		}
-	}
+	errs = append(errs, ratelimit.ValidateOverrides(c.RateLimits, limitKeyProblem)...)
+	errs = append(errs, c.Shard.ValidateAt("shard")...)
 	return errors.Join(errs...)
 }
 

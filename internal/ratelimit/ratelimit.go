@@ -13,6 +13,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,26 @@ func (l Limit) Validate() error {
 		errs = append(errs, fmt.Errorf("burst: must not be negative, got %d", l.Burst))
 	}
 	return errors.Join(errs...)
+}
+
+// ValidateOverrides checks a collector's rate_limits block: each key with
+// keyProblem, which returns "" for a key the collector knows and otherwise
+// what is wrong, and each limit with Limit.Validate. Problems come in key
+// order, each prefixed with its YAML path, rate_limits["key"].
+func ValidateOverrides(limits map[string]Limit, keyProblem func(key string) string) []error {
+	var errs []error
+	for _, key := range slices.Sorted(maps.Keys(limits)) {
+		at := fmt.Sprintf("rate_limits[%q]", key)
+		if msg := keyProblem(key); msg != "" {
+			errs = append(errs, fmt.Errorf("%s: %s", at, msg))
+		}
+		if err := limits[key].Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, fmt.Errorf("%s.%s", at, line))
+			}
+		}
+	}
+	return errs
 }
 
 // DefaultHeadroom is the share of a documented rate a collector uses by

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,5 +85,21 @@ func TestLimitDefaultsAndValidation(t *testing.T) {
 	}
 	if err := (Limit{Rate: 5}).Validate(); err != nil {
 		t.Errorf("Validate() = %v", err)
+	}
+}
+
+func TestValidateOverridesNamesEveryProblemByPath(t *testing.T) {
+	errs := ValidateOverrides(map[string]Limit{
+		"ok":  {Rate: 1},
+		"Bad": {Rate: -1},
+	}, func(key string) string {
+		if key != strings.ToLower(key) {
+			return "must be lower case"
+		}
+		return ""
+	})
+	want := `rate_limits["Bad"]: must be lower case` + "\n" + `rate_limits["Bad"].rate: must be positive, got -1`
+	if got := errors.Join(errs...); got == nil || got.Error() != want {
+		t.Errorf("got %v\nwant %s", got, want)
 	}
 }
