@@ -4,52 +4,23 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/eucs-agent/eucs-agent/internal/ratelimit/ratelimittest"
 	"github.com/eucs-agent/eucs-agent/internal/sim/awssim"
 )
 
-// fakeClock stands still; sleeping records the wait instead of waiting, so
-// the tests count tokens rather than time.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock(l *limiter) *fakeClock {
-	c := &fakeClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-	l.buckets.Now = func() time.Time {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.now
-	}
-	return c
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newFakeClock stops l's clock, so the tests count tokens rather than time.
+func newFakeClock(l *limiter) *ratelimittest.Clock { return ratelimittest.Freeze(&l.buckets) }
 
 // waitN takes n tokens of one API and returns the delays it was told to
 // wait, in order (0 for none).
 func waitN(t *testing.T, l *limiter, n int, account, region, service, action string) []time.Duration {
 	t.Helper()
-	var out []time.Duration
-	l.buckets.Sleep = func(_ context.Context, d time.Duration) error {
-		out[len(out)-1] = d
-		return nil
-	}
-	for range n {
-		out = append(out, 0)
-		if err := l.wait(context.Background(), account, region, service, action); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
+	return ratelimittest.Waits(t, &l.buckets, n, func() error {
+		return l.wait(context.Background(), account, region, service, action)
+	})
 }
 
 func TestLimiterHonoursConfiguredRates(t *testing.T) {
@@ -68,7 +39,7 @@ func TestLimiterHonoursConfiguredRates(t *testing.T) {
 	}
 	// Once the clock has caught up with the reservations, a second more
 	// refills 20 tokens and no more.
-	clock.advance(50*50*time.Millisecond + time.Second)
+	clock.Advance(50*50*time.Millisecond + time.Second)
 	more := waitN(t, l, 21, "111111111111", "eu-west-1", "ec2", "DescribeVolumes")
 	if slices.ContainsFunc(more[:20], func(d time.Duration) bool { return d != 0 }) || !near(more[20], 50*time.Millisecond) {
 		t.Errorf("after a second: %v, want 20 at once and the 21st after 50ms", more)
@@ -182,15 +153,12 @@ func TestEveryAttemptWaitsForItsBucket(t *testing.T) {
 	})
 	sim.Inject(awssim.Fault{Service: "ec2", Action: "DescribeFlowLogs", Kind: awssim.Throttle, Times: 1})
 	newFakeClock(c.limits)
-	var mu sync.Mutex
-	var waits []time.Duration
-	c.limits.buckets.Sleep = func(_ context.Context, d time.Duration) error {
-		mu.Lock()
-		defer mu.Unlock()
-		waits = append(waits, d.Round(time.Millisecond))
-		return nil
-	}
+	recorded := ratelimittest.Record(&c.limits.buckets)
 	collect(t, c)
+	var waits []time.Duration
+	for _, d := range recorded() {
+		waits = append(waits, d.Round(time.Millisecond))
+	}
 
 	// DescribeVpcs: 3 pages; DescribeFlowLogs: 3 calls and 1 retry;
 	// DescribeSecurityGroups, DescribeVolumes, GetEbsEncryptionByDefault:

@@ -6,48 +6,23 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/eucs-agent/eucs-agent/internal/finding"
 	"github.com/eucs-agent/eucs-agent/internal/ratelimit"
+	"github.com/eucs-agent/eucs-agent/internal/ratelimit/ratelimittest"
 	"github.com/eucs-agent/eucs-agent/internal/sim/azuresim"
 )
 
-// fakeClock stands still; sleeping records the wait instead of waiting, so
-// the tests count tokens rather than time.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock(l *limiter) *fakeClock {
-	c := &fakeClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-	l.buckets.Now = func() time.Time {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.now
-	}
-	return c
-}
+// newFakeClock stops l's clock, so the tests count tokens rather than time.
+func newFakeClock(l *limiter) *ratelimittest.Clock { return ratelimittest.Freeze(&l.buckets) }
 
 // waitN takes n tokens for requests to provider in scope and returns the
 // delays each was told to wait, in order (0 for none).
 func waitN(t *testing.T, l *limiter, n int, scope, provider string) []time.Duration {
 	t.Helper()
-	var out []time.Duration
-	l.buckets.Sleep = func(_ context.Context, d time.Duration) error {
-		out[len(out)-1] += d
-		return nil
-	}
-	for range n {
-		out = append(out, 0)
-		if err := l.wait(context.Background(), scope, provider); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
+	return ratelimittest.Waits(t, &l.buckets, n, func() error { return l.wait(context.Background(), scope, provider) })
 }
 
 // unlimited is a rate_limits block that never makes a request wait.
@@ -187,15 +162,12 @@ func TestEveryAttemptWaitsForItsBucket(t *testing.T) {
 	})
 	sim.Inject(azuresim.Fault{Operation: "Keys_List", Resource: "kv-more-1", Kind: azuresim.Throttle, RetryAfter: 10 * time.Millisecond})
 	newFakeClock(c.limits)
-	var mu sync.Mutex
-	var waits []time.Duration
-	c.limits.buckets.Sleep = func(_ context.Context, d time.Duration) error {
-		mu.Lock()
-		defer mu.Unlock()
-		waits = append(waits, d.Round(time.Millisecond))
-		return nil
-	}
+	recorded := ratelimittest.Record(&c.limits.buckets)
 	rec := collect(t, c)
+	var waits []time.Duration
+	for _, d := range recorded() {
+		waits = append(waits, d.Round(time.Millisecond))
+	}
 
 	// Vaults_ListBySubscription once, Keys_List for two vaults once and
 	// for the throttled one three times: six attempts on one bucket of a

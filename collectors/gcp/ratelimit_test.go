@@ -3,37 +3,22 @@ package gcp
 import (
 	"context"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/eucs-agent/eucs-agent/internal/ratelimit"
+	"github.com/eucs-agent/eucs-agent/internal/ratelimit/ratelimittest"
 	"github.com/eucs-agent/eucs-agent/internal/sim/gcpsim"
 )
 
-// standStill makes l's clock stand still, so the tests count tokens rather
-// than time.
-func standStill(l *limiter) {
-	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	l.buckets.Now = func() time.Time { return now }
-}
+// standStill stops l's clock, so the tests count tokens rather than time.
+func standStill(l *limiter) { ratelimittest.Freeze(&l.buckets) }
 
 // waitN takes n tokens for one call and returns the delays it was told to
 // wait, in order (0 for none).
 func waitN(t *testing.T, l *limiter, n int, project string, call apiCall) []time.Duration {
 	t.Helper()
-	var out []time.Duration
-	l.buckets.Sleep = func(_ context.Context, d time.Duration) error {
-		out[len(out)-1] = d
-		return nil
-	}
-	for range n {
-		out = append(out, 0)
-		if err := l.wait(context.Background(), project, call); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
+	return ratelimittest.Waits(t, &l.buckets, n, func() error { return l.wait(context.Background(), project, call) })
 }
 
 // near reports whether d is want, give or take the float rounding of
@@ -276,15 +261,12 @@ func TestEveryAttemptWaitsForItsBucket(t *testing.T) {
 	})
 	sim.Inject(gcpsim.Fault{Service: "compute", Method: "firewalls.list", Kind: gcpsim.Throttle, Times: 1})
 	standStill(c.limits)
-	var mu sync.Mutex
-	var waits []time.Duration
-	c.limits.buckets.Sleep = func(_ context.Context, d time.Duration) error {
-		mu.Lock()
-		defer mu.Unlock()
-		waits = append(waits, d.Round(time.Millisecond))
-		return nil
-	}
+	recorded := ratelimittest.Record(&c.limits.buckets)
 	collect(t, c)
+	var waits []time.Duration
+	for _, d := range recorded() {
+		waits = append(waits, d.Round(time.Millisecond))
+	}
 
 	// disks.aggregatedList, subnetworks.aggregatedList and projects.get
 	// once each, firewalls.list twice: five attempts on one bucket, so
