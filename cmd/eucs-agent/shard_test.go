@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,18 +41,7 @@ func TestShardFlagsPickTheReplicasScopesAndChain(t *testing.T) {
 	if !strings.Contains(stdout, path) {
 		t.Fatalf("stdout does not name %s:\n%s", path, stdout)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var env struct{ Payload string }
-	if err := json.Unmarshal(data, &env); err != nil {
-		t.Fatal(err)
-	}
-	payload, err := base64.StdEncoding.DecodeString(env.Payload)
-	if err != nil {
-		t.Fatal(err)
-	}
+	payload := decodePayload(t, path)
 	for _, want := range []string{fmt.Sprintf(`"chain":{"id":"shard-%d","sequence":1,`, owner), `"account":"111111111111"`} {
 		if !strings.Contains(string(payload), want) {
 			t.Errorf("payload lacks %s", want)
