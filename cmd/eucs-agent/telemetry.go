@@ -50,6 +50,14 @@ func instrument(a *agent.Agent, cfg *config.Config, tel *telemetry.Telemetry) {
 		if t, ok := c.(interface{ SetTracer(trace.Tracer) }); ok {
 			t.SetTracer(tel.Tracer())
 		}
+		// Collectors that count their own attempts (GCP); AWS and Azure
+		// are counted through their SDKs' options (sources).
+		if cc, ok := c.(interface {
+			CountCalls(func(service string, throttled bool))
+		}); ok {
+			provider := c.Name()
+			cc.CountCalls(func(service string, throttled bool) { tel.APICall(provider, service, throttled) })
+		}
 	}
 	for _, e := range a.Exporters {
 		if q, ok := e.(telemetry.Queue); ok {

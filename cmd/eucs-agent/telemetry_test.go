@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,7 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/api/option"
+
+	"github.com/eucs-agent/eucs-agent/internal/config"
 	"github.com/eucs-agent/eucs-agent/internal/sim/awssim"
+	"github.com/eucs-agent/eucs-agent/internal/sim/gcpsim"
+	"github.com/eucs-agent/eucs-agent/internal/telemetry"
 )
 
 // simConfig writes an agent.yaml for one simulated AWS account and returns
@@ -140,6 +146,63 @@ func TestAzureServiceIsTheProviderNamespace(t *testing.T) {
 	} {
 		if got := azureService(path); got != want {
 			t.Errorf("azureService(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+// TestGCPCallsReachTheMetrics wires a GCP-only agent with telemetry as
+// `collect` does and checks that the collector's attempts and throttles
+// are counted in eucs_agent_api_* by service.
+func TestGCPCallsReachTheMetrics(t *testing.T) {
+	estate := gcpsim.Demo()
+	sim := gcpsim.NewServer(estate)
+	sim.Inject(gcpsim.Fault{Service: "compute", Method: "firewalls.list", Kind: gcpsim.Throttle, Times: 1})
+	srv := sim.Start()
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	if code, _, stderr := runCmd(t, "keygen", "--out", dir); code != exitOK {
+		t.Fatal(stderr)
+	}
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`service: GCP Telemetry Test
+state_dir: %s
+signing: {key: %s}
+collectors:
+  gcp: {organization: %q, endpoint: %s, max_attempts: 2}
+exporters:
+  directory: {path: %s}
+`, filepath.Join(dir, "state"), filepath.Join(dir, "key.pem"), estate.Organization, srv.URL, filepath.Join(dir, "evidence"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tel, err := telemetry.Setup(context.Background(), cfg.Telemetry, version, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdownTelemetry(context.Background(), tel, log)
+	a, err := buildAgent(context.Background(), cfg, sources{tel: tel, gcpOptions: []option.ClientOption{option.WithoutAuthentication()}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	instrument(a, cfg, tel)
+	if _, err := a.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "metrics.prom")
+	if err := tel.WriteMetrics(file); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		fmt.Sprintf(`eucs_agent_api_calls_total{provider="gcp",service="compute"} %d`, sim.Calls("compute", "")),
+		fmt.Sprintf(`eucs_agent_api_calls_total{provider="gcp",service="cloudkms"} %d`, sim.Calls("cloudkms", "")),
+		`eucs_agent_api_throttles_total{provider="gcp",service="compute"} 1`,
+	} {
+		if !strings.Contains(string(data), want+"\n") {
+			t.Errorf("metrics lack %q:\n%s", want, data)
 		}
 	}
 }

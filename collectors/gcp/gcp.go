@@ -75,7 +75,9 @@ type Collector struct {
 	log *slog.Logger
 	api *clients
 	// limits keeps every API call within Google's quotas.
-	limits   *limiter
+	limits *limiter
+	// calls is told of every attempt, for metrics (CountCalls).
+	calls    *callCounter
 	scanners []scanner
 	// now is the clock key ages are measured against.
 	now func() time.Time
@@ -131,14 +133,38 @@ func New(ctx context.Context, cfg Config, opts []option.ClientOption, log *slog.
 		replicas = max(1, cfg.Shard.Count)
 	}
 	limits := newLimiter(cfg.RateLimits, replicas)
+	calls := &callCounter{}
 	transportOf := func(service string) http.RoundTripper {
-		return &transport{next: next, service: service, limits: limits, timeout: cfg.CallTimeout, attempts: cfg.MaxAttempts, log: log}
+		return &transport{next: next, service: service, limits: limits, calls: calls, timeout: cfg.CallTimeout, attempts: cfg.MaxAttempts, log: log}
 	}
 	api, err := newClients(ctx, transportOf, cfg.Endpoint)
 	if err != nil {
 		return nil, err
 	}
-	return &Collector{cfg: cfg, log: log, api: api, limits: limits, scanners: scanners(), now: time.Now}, nil
+	return &Collector{cfg: cfg, log: log, api: api, limits: limits, calls: calls, scanners: scanners(), now: time.Now}, nil
+}
+
+// CountCalls makes the collector tell fn of every HTTP attempt to a Google
+// API, retries included: the API's service name (compute, storage,
+// cloudkms, ...) and whether Google throttled it (429, or a 403 that says
+// rateLimitExceeded). Call it before Collect; fn must be safe for
+// concurrent use.
+func (c *Collector) CountCalls(fn func(service string, throttled bool)) { c.calls.fn.Store(&fn) }
+
+// callCounter hands each attempt to the function CountCalls was given, if
+// any. The transports are built before that function is known, so they
+// share this and read it at each call.
+type callCounter struct {
+	fn atomic.Pointer[func(service string, throttled bool)]
+}
+
+func (c *callCounter) count(service string, throttled bool) {
+	if c == nil {
+		return
+	}
+	if fn := c.fn.Load(); fn != nil {
+		(*fn)(service, throttled)
+	}
 }
 
 // newClients builds the shared API clients, each on the transport

@@ -2,7 +2,9 @@ package gcp
 
 import (
 	"context"
+	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -314,5 +316,36 @@ func TestEveryCallTheCollectorMakesIsListed(t *testing.T) {
 	}
 	if got := c.limits.calledMethods(true); len(got) != 0 {
 		t.Errorf("called methods that rate_limits cannot name: %v", got)
+	}
+}
+
+// TestEveryAttemptIsCounted checks what the API-call metrics are fed:
+// every attempt the simulator answered, by service, and the throttled ones
+// of both kinds Google sends (429, and 403 rateLimitExceeded).
+func TestEveryAttemptIsCounted(t *testing.T) {
+	c, sim := startSim(t, testEstate(), func(c *Config) {
+		c.RateLimits = unlimited()
+		c.MaxAttempts = 3
+	})
+	sim.Inject(gcpsim.Fault{Service: "compute", Method: "firewalls.list", Kind: gcpsim.Throttle, Times: 1})
+	sim.Inject(gcpsim.Fault{Service: "storage", Method: "buckets.list", Kind: gcpsim.ThrottleForbidden, Times: 1})
+	var mu sync.Mutex
+	calls, throttled := map[string]int64{}, map[string]int64{}
+	c.CountCalls(func(service string, t bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[service]++
+		if t {
+			throttled[service]++
+		}
+	})
+	collect(t, c)
+	for _, svc := range []string{"compute", "storage", "cloudkms", "sqladmin", "iam", "cloudresourcemanager"} {
+		if want := sim.Calls(svc, ""); calls[svc] != want || want == 0 {
+			t.Errorf("%s: counted %d attempts, the simulator answered %d", svc, calls[svc], want)
+		}
+	}
+	if want := map[string]int64{"compute": 1, "storage": 1}; !maps.Equal(throttled, want) {
+		t.Errorf("throttled %v, want %v", throttled, want)
 	}
 }

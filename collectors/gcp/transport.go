@@ -37,6 +37,7 @@ type transport struct {
 	next     http.RoundTripper
 	service  string
 	limits   *limiter
+	calls    *callCounter
 	timeout  time.Duration
 	attempts int
 	log      *slog.Logger
@@ -72,9 +73,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := t.next.RoundTrip(r)
 		if err != nil {
 			cancel()
+			t.calls.count(t.service, false)
 			return nil, err
 		}
-		retry := retryable(resp.StatusCode) || (resp.StatusCode == http.StatusForbidden && rateLimited(resp))
+		throttled := resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode == http.StatusForbidden && rateLimited(resp))
+		t.calls.count(t.service, throttled)
+		retry := throttled || retryable(resp.StatusCode)
 		if attempt >= t.attempts || !retry || (req.Body != nil && req.GetBody == nil) {
 			// The deadline has to cover reading the body too, so it ends
 			// when the caller closes it.
