@@ -81,6 +81,19 @@ type Exporter struct {
 	// refused is set while the last bundle offered did not fit, until
 	// something leaves the outbox: a limit can bite before it is reached.
 	refused atomic.Bool
+	// lastDelivery is when the receiver last acknowledged a bundle, in
+	// Unix nanoseconds; 0 before the first.
+	lastDelivery atomic.Int64
+}
+
+// LastDelivery is when the receiver last acknowledged a bundle, whether
+// Flush or the background deliverer sent it; zero before the first. The
+// telemetry reports it as eucs_agent_last_successful_delivery_timestamp.
+func (e *Exporter) LastDelivery() time.Time {
+	if ns := e.lastDelivery.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // Stats is a snapshot of the exporter's state, shaped for metrics.
@@ -830,6 +843,7 @@ func (e *Exporter) ack(it item, p parsed, body []byte, status int) result {
 		return result{kind: retry, status: status, err: err}
 	}
 	e.delivered.Add(1)
+	e.lastDelivery.Store(time.Now().UnixNano())
 	e.refused.Store(false)
 	how := "accepted"
 	if status == http.StatusOK {

@@ -267,7 +267,16 @@ func TestExportIsDurableAndDeliveryKeepsChainOrderAcrossRestarts(t *testing.T) {
 	if e2.Depth() != 3 {
 		t.Fatalf("depth after restart %d", e2.Depth())
 	}
+	if !e2.LastDelivery().IsZero() {
+		t.Errorf("last delivery %v before any", e2.LastDelivery())
+	}
+	before := time.Now()
 	runUntil(t, e2, func() bool { return e2.Depth() == 0 })
+	// The background deliverer (Run, not Flush) sets the time the
+	// telemetry reports as the last successful delivery.
+	if at := e2.LastDelivery(); at.Before(before) || at.After(time.Now()) {
+		t.Errorf("last delivery %v, want within this delivery pass (after %v)", at, before)
+	}
 	if got := r.got(); !equal(got, seqs(1, 2, 3)) {
 		t.Errorf("receiver got %v", got)
 	}
