@@ -64,6 +64,9 @@ func instrument(a *agent.Agent, cfg *config.Config, tel *telemetry.Telemetry) {
 			tel.WatchQueue(e.Name(), q)
 		}
 	}
+	if st, err := a.ChainState(); err == nil && st.Sequence > 0 {
+		tel.ChainResumed(st.Sequence)
+	}
 	sched, _ := cfg.Cron() // validated by Load
 	keyPath := cfg.KeyPath()
 	tel.SetReadiness(sched, func() error {

@@ -206,3 +206,31 @@ exporters:
 		}
 	}
 }
+
+// TestTheChainSequenceIsReportedFromTheStart checks that an agent started
+// on an existing chain reports where the chain stands before its first run.
+func TestTheChainSequenceIsReportedFromTheStart(t *testing.T) {
+	cfg := simConfig(t, "")
+	for range 2 {
+		if code, _, stderr := runCmd(t, "collect", "--config", cfg); code != exitOK {
+			t.Fatal(stderr)
+		}
+	}
+	var stderr bytes.Buffer
+	_, _, tel, log, ok := loadAgent(context.Background(), cfg, config.Overrides{}, &stderr)
+	if !ok {
+		t.Fatal(stderr.String())
+	}
+	defer shutdownTelemetry(context.Background(), tel, log)
+	file := filepath.Join(t.TempDir(), "metrics.prom")
+	if err := tel.WriteMetrics(file); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "eucs_agent_chain_sequence 2\n") {
+		t.Errorf("metrics before the first run lack the chain sequence 2:\n%s", data)
+	}
+}

@@ -90,6 +90,10 @@ func (a *Agent) now() time.Time {
 // statePath is where the chain state lives.
 func (a *Agent) statePath() string { return filepath.Join(a.StateDir, "chain.json") }
 
+// ChainState reads the chain state the next run continues from: the last
+// sealed bundle, zero before the first.
+func (a *Agent) ChainState() (bundle.State, error) { return bundle.LoadState(a.statePath()) }
+
 // runOnce is RunOnce without its span and Observer report.
 func (a *Agent) runOnce(ctx context.Context) (*Summary, error) {
 	if err := os.MkdirAll(a.StateDir, 0o750); err != nil {

@@ -295,6 +295,13 @@ func (t *Telemetry) CollectorFinished(name string, took time.Duration, err error
 	t.collectorSuccess.Record(ctx, boolInt(err == nil), attrs)
 }
 
+// ChainResumed records the chain sequence an agent starts from, so that
+// eucs_agent_chain_sequence says where the chain stands from the first
+// scrape after a restart rather than only after the next sealed run.
+func (t *Telemetry) ChainResumed(seq uint64) {
+	t.chainSequence.Record(context.Background(), int64(seq))
+}
+
 // RunFinished implements agent.Observer: it counts the run and, for a
 // sealed one, its findings, and moves the readiness clock.
 func (t *Telemetry) RunFinished(s *agent.Summary, took time.Duration, err error) {
