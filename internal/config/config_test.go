@@ -27,7 +27,7 @@ func TestValidConfigLoadsWithDefaults(t *testing.T) {
 	if got := cfg.Collectors.AWS.Accounts[0].ExternalID; got != "cab-2026" {
 		t.Errorf("external_id %q", got)
 	}
-	if cfg.Collectors.AWS.Concurrency != 8 || cfg.Collectors.AWS.CallTimeout != 30*time.Second {
+	if cfg.Collectors.AWS.Concurrency != 32 || cfg.Collectors.AWS.CallTimeout != 30*time.Second {
 		t.Errorf("aws defaults not applied: %+v", cfg.Collectors.AWS)
 	}
 	if got := cfg.Parts.Limits(); got != bundle.DefaultPartLimits() {
