@@ -3,6 +3,7 @@ package bundle
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -105,6 +106,17 @@ func checkManifest(name string, body []byte) (manifestInfo, []error) {
 	m.v.Started, _ = time.Parse(time.RFC3339, p.Run.Started)
 	m.v.Finished, _ = time.Parse(time.RFC3339, p.Run.Finished)
 	return m, nil
+}
+
+// CheckPart checks the decoded payload of one part on its own, as Verify
+// does before it pairs parts with their manifest: the statement, the
+// part's place in its run, and every subject digest recomputed from the
+// part's findings. The signature is the caller's to check first. A
+// receiver uses it to refuse an unsound part when it is uploaded rather
+// than when its manifest arrives.
+func CheckPart(ctx context.Context, payload []byte) error {
+	_, problems := checkPart(ctx, "", payload)
+	return errors.Join(problems...)
 }
 
 // checkPart checks a part's verified payload on its own: the statement, its

@@ -286,24 +286,41 @@ func TestPartAndManifestRejectionsSayWhy(t *testing.T) {
 		}
 	})
 
-	t.Run("a manifest and parts that do not verify together", func(t *testing.T) {
+	t.Run("a part that does not verify on its own", func(t *testing.T) {
 		w := newWorld(t, 0)
 		run := w.acme.nextSplit(2)
 		// Part 2's finding is altered and the part re-signed under its new
-		// digest; the manifest is re-signed to name it. Every signature
-		// holds; part 2's subject digest does not.
+		// digest: the signature holds, its subject digest does not.
 		payload := bytes.Replace(decodePayload(t, run.parts[1]), []byte(`"status":"pass"`), []byte(`"status":"fail"`), 1)
 		forged := resign(t, w.acme.signer, payload)
-		forgedDigest := protocolDigest(t, forged)
-		manifest := resign(t, w.acme.signer, bytes.Replace(decodePayload(t, run.manifest), []byte(run.digests[1]), []byte(forgedDigest), 1))
+		status, body := w.putPart("acme-agent", protocolDigest(t, forged), forged)
+		var e protocol.Error
+		json.Unmarshal(body, &e)
+		if status != 422 || e.Code != "invalid_part" || !strings.HasPrefix(e.Message, "the part is signed but not sound: subject aws:111111111111 digest mismatch: payload says ") {
+			t.Errorf("%d %s", status, body)
+		}
+		if n, _ := w.store.PendingBytes(context.Background(), "acme"); n != 0 {
+			t.Errorf("the unsound part is pending: %d bytes", n)
+		}
+	})
+
+	t.Run("a manifest and parts that do not verify together", func(t *testing.T) {
+		w := newWorld(t, 0)
+		run := w.acme.nextSplit(2)
+		other := w.acme.nextSplit(3)
+		// The manifest of sequence 1 is re-signed to name part 2 of
+		// sequence 2 as its own part 2: every part is sound on its own and
+		// every signature holds, but the part is not the manifest's.
+		manifest := resign(t, w.acme.signer, bytes.Replace(decodePayload(t, run.manifest), []byte(run.digests[1]), []byte(other.digests[1]), 1))
 		w.upload("acme-agent", run.partial(1))
-		if status, body := w.putPart("acme-agent", forgedDigest, forged); status != http.StatusCreated {
-			t.Fatalf("forged part: %d %s", status, body)
+		if status, body := w.putPart("acme-agent", other.digests[1], other.parts[1]); status != http.StatusCreated {
+			t.Fatalf("part 2 of sequence 2: %d %s", status, body)
 		}
 		status, body := w.submit("acme-agent", manifest)
 		var e protocol.Error
 		json.Unmarshal(body, &e)
-		if status != 422 || e.Code != "invalid_bundle" || !strings.HasPrefix(e.Message, "the manifest and its parts are signed but not sound: part 2: subject aws:111111111111 digest mismatch: payload says ") {
+		if status != 422 || e.Code != "invalid_bundle" || !strings.HasPrefix(e.Message, "the manifest and its parts are signed but not sound: ") ||
+			!strings.Contains(e.Message, "but the part says it is part 2 of 3 of sequence 2") {
 			t.Errorf("%d %s", status, body)
 		}
 		if list, _ := w.store.Bundles(context.Background(), "acme", "", 0, 10); len(list) != 0 {

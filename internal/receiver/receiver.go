@@ -681,6 +681,13 @@ func (s *Server) acceptPart(w http.ResponseWriter, r *http.Request) (int, []byte
 		return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeInvalidPart,
 			"the part does not say which part of which sequence it is (predicate.sequence, predicate.part.index and count)"), nil
 	}
+	// The part is checked on its own now (its subject digests against its
+	// findings), so that pending storage never holds a part that could not
+	// verify; its place in the run is checked when the manifest arrives.
+	if err := bundle.CheckPart(ctx, env.payload); err != nil {
+		return 0, nil, fail(http.StatusUnprocessableEntity, protocol.CodeInvalidPart,
+			"the part is signed but not sound: %s", strings.ReplaceAll(err.Error(), "\n", "; ")), nil
+	}
 
 	l := s.tenantLock(tenant)
 	l.Lock()
