@@ -30,6 +30,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/managementgroups/armmanagementgroups"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armsubscriptions"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eucs-agent/eucs-agent/internal/finding"
@@ -61,6 +62,8 @@ type Collector struct {
 	limits *limiter
 	// scanners run once in each subscription.
 	scanners []scanner
+	// tracer, when set (SetTracer), traces each scope and discovery.
+	tracer trace.Tracer
 }
 
 // scanner collects one service's checks in one subscription.
@@ -221,8 +224,17 @@ type discovery struct {
 	// found is how many subscriptions there were before include, exclude
 	// and the shard chose among them; zero means the identity sees none.
 	found int
+	// chosen is how many of them include and exclude chose, otherShards
+	// how many of those other replicas' shards own.
+	chosen, otherShards int
 	// where says where discovery looked, for the error when found is 0.
 	where string
+}
+
+// noneReadable is the failure of a discovery that found no subscription
+// at all.
+func (d discovery) noneReadable() error {
+	return errors.New(strings.TrimSpace("the identity can read no subscription " + d.where))
 }
 
 // Collect assesses every subscription in scope that this replica's shard
@@ -247,8 +259,7 @@ func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
 	case d.found == 0:
 		// An identity without any role assignment sees no subscription at
 		// all, which must not read as a clean bill of health.
-		err := errors.New(strings.TrimSpace("the identity can read no subscription " + d.where))
-		return c.subscriptionNotAssessed(ctx, sink, UnknownSubscription, finding.AccessDenied, err)
+		return c.subscriptionNotAssessed(ctx, sink, UnknownSubscription, finding.AccessDenied, d.noneReadable())
 	}
 	for _, t := range d.skipped {
 		if err := c.skip(ctx, sink, t.id, t.state); err != nil {
@@ -264,9 +275,11 @@ func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
 	setup.SetLimit(c.cfg.Concurrency)
 	for _, t := range d.targets {
 		setup.Go(func() error {
+			start := time.Now()
 			state, err := c.resolve(gctx, t)
 			if err != nil {
 				c.limits.forget(t.id)
+				c.unreadScopes(gctx, t.id, start, err)
 				return c.subscriptionNotAssessed(gctx, sink, t.id, classify(err), err)
 			}
 			if !assessable(t, state) {
@@ -304,19 +317,35 @@ func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
 // shard owns, decided by the lower-case subscription ID before any call is
 // made for the subscription.
 func (c *Collector) targets(ctx context.Context) (discovery, error) {
-	shard := c.cfg.Shard
 	if len(c.cfg.Subscriptions) > 0 {
-		d := discovery{found: len(c.cfg.Subscriptions), where: "among those configured"}
-		for _, id := range c.cfg.Subscriptions {
-			if t := (target{id: strings.ToLower(id), explicit: true}); shard.Owns(t.id) {
-				d.targets = append(d.targets, t)
-			}
-		}
-		if shard != nil {
-			c.log.Info("shard selects subscriptions", "shard", shard.String(), "subscriptions", len(d.targets), "of", len(c.cfg.Subscriptions))
-		}
-		return d, nil
+		return c.configured(), nil
 	}
+	ctx, span := c.startDiscovery(ctx)
+	d, err := c.discover(ctx)
+	endDiscovery(span, d, err)
+	return d, err
+}
+
+// configured chooses among the configured subscriptions those this
+// replica's shard owns; it makes no call.
+func (c *Collector) configured() discovery {
+	shard := c.cfg.Shard
+	d := discovery{found: len(c.cfg.Subscriptions), where: "among those configured"}
+	for _, id := range c.cfg.Subscriptions {
+		if t := (target{id: strings.ToLower(id), explicit: true}); shard.Owns(t.id) {
+			d.targets = append(d.targets, t)
+		}
+	}
+	if shard != nil {
+		c.log.Info("shard selects subscriptions", "shard", shard.String(), "subscriptions", len(d.targets), "of", len(c.cfg.Subscriptions))
+	}
+	return d
+}
+
+// discover lists the subscriptions under the management group or readable
+// by the identity, and chooses among them.
+func (c *Collector) discover(ctx context.Context) (discovery, error) {
+	shard := c.cfg.Shard
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ScopeTimeout)
 	defer cancel()
 	var d discovery
@@ -346,14 +375,13 @@ func (c *Collector) targets(ctx context.Context) (discovery, error) {
 	if err != nil {
 		return d, err
 	}
-	chosen, otherShards := 0, 0
 	for _, t := range all {
 		if (len(c.cfg.Include) > 0 && !include[t.id]) || exclude[t.id] {
 			continue
 		}
-		chosen++
+		d.chosen++
 		if !shard.Owns(t.id) {
-			otherShards++
+			d.otherShards++
 			continue
 		}
 		if t.state != "" && !assessable(t, t.state) {
@@ -362,11 +390,11 @@ func (c *Collector) targets(ctx context.Context) (discovery, error) {
 		}
 		d.targets = append(d.targets, t)
 	}
-	if d.found > 0 && chosen == 0 {
+	if d.found > 0 && d.chosen == 0 {
 		c.log.Warn("include and exclude leave none of the discovered subscriptions to assess", "subscriptions", d.found)
 	}
-	c.log.Info("subscriptions discovered", "subscriptions", d.found, "chosen", chosen, "assessed", len(d.targets),
-		"skipped", len(d.skipped), "other_shards", otherShards, "shard", shard.String())
+	c.log.Info("subscriptions discovered", "subscriptions", d.found, "chosen", d.chosen, "assessed", len(d.targets),
+		"skipped", len(d.skipped), "other_shards", d.otherShards, "shard", shard.String())
 	return d, nil
 }
 
@@ -498,9 +526,12 @@ func (c *Collector) run(ctx context.Context, sink finding.Sink, sub string, sc s
 	s := &scope{c: c, sink: sink, subscription: sub, service: sc.service}
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.ScopeTimeout)
 	defer cancel()
+	sctx, span := c.startScope(sctx, sub, sc.service)
 	start := time.Now()
 	err := sc.scan(sctx, s)
-	if serr := s.failed(); serr != nil {
+	serr := s.failed()
+	endScope(span, err, serr)
+	if serr != nil {
 		return serr
 	}
 	if ctx.Err() != nil {

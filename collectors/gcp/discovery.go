@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"go.opentelemetry.io/otel/trace"
 	crm "google.golang.org/api/cloudresourcemanager/v3"
 
 	"github.com/eucs-agent/eucs-agent/internal/finding"
@@ -17,7 +18,8 @@ const discoveryPageSize = 500
 const stateActive = "ACTIVE"
 
 // discover walks the folder tree under root (organizations/N or folders/N)
-// and hands every active project's ID to found. Resource Manager lists
+// and hands every active project's ID to found. span is the discovery's,
+// told of each parent that cannot be listed. Resource Manager lists
 // only the direct children of a parent, so each folder is listed in turn;
 // excluded folders (exclude_folders) are not.
 //
@@ -28,7 +30,7 @@ const stateActive = "ACTIVE"
 // replica whose shard owns the parent's name reports it, so that it is
 // reported once. It returns an error only when the sink fails; when ctx
 // ends it stops.
-func (c *Collector) discover(ctx context.Context, sink finding.Sink, root string, found func(project string)) error {
+func (c *Collector) discover(ctx context.Context, span trace.Span, sink finding.Sink, root string, found func(project string)) error {
 	queue := []string{root}
 	for len(queue) > 0 {
 		parent := queue[0]
@@ -39,6 +41,7 @@ func (c *Collector) discover(ctx context.Context, sink finding.Sink, root string
 			return nil
 		}
 		if err != nil {
+			parentNotListed(span, parent, err)
 			if !c.cfg.Shard.Owns(parent) {
 				c.log.Debug("projects not discovered; another shard reports it", "parent", parent, "error", err)
 			} else if err := c.parentNotAssessed(ctx, sink, parent, err); err != nil {

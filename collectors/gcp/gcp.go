@@ -40,6 +40,7 @@ import (
 	"cloud.google.com/go/storage"
 	gax "github.com/googleapis/gax-go/v2"
 	"github.com/googleapis/gax-go/v2/apierror"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/api/cloudkms/v1"
 	crm "google.golang.org/api/cloudresourcemanager/v3"
@@ -81,6 +82,8 @@ type Collector struct {
 	scanners []scanner
 	// now is the clock key ages are measured against.
 	now func() time.Time
+	// tracer, when set (SetTracer), traces each scope and discovery.
+	tracer trace.Tracer
 }
 
 // clients are the API clients every scope shares, all safe for concurrent
@@ -346,9 +349,19 @@ func (c *Collector) Collect(ctx context.Context, sink finding.Sink) error {
 		roots = append([]string{org}, roots...)
 	}
 	var found, excluded, elsewhere atomic.Int64
+	// The discovery span ends with the last walk, not with the scheduling
+	// of the projects listed by ID.
+	dctx, dspan := c.startDiscovery(gctx, roots)
+	var walking atomic.Int64
+	walking.Store(int64(len(roots)))
 	for _, root := range roots {
 		setup.Go(func() error {
-			return c.discover(gctx, sink, root, func(project string) {
+			defer func() {
+				if walking.Add(-1) == 0 {
+					endDiscovery(gctx, dspan, discoveryCounts{discovered: found.Load(), excluded: excluded.Load(), otherShards: elsewhere.Load()})
+				}
+			}()
+			return c.discover(dctx, dspan, sink, root, func(project string) {
 				if !claim(project) {
 					return
 				}
@@ -395,9 +408,12 @@ func (c *Collector) run(ctx context.Context, sink finding.Sink, r *runState, pro
 	s := &scope{c: c, sink: sink, run: r, project: project, service: sc.service}
 	sctx, cancel := context.WithTimeout(withProject(ctx, project), c.cfg.ScopeTimeout)
 	defer cancel()
+	sctx, span := c.startScope(sctx, project, sc)
 	start := time.Now()
 	err := sc.scan(sctx, s)
-	if serr := s.failed(); serr != nil {
+	serr := s.failed()
+	endScope(span, err, serr)
+	if serr != nil {
 		return serr
 	}
 	if ctx.Err() != nil {
