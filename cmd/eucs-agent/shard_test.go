@@ -63,3 +63,16 @@ func TestValidateNamesTheReplicasChain(t *testing.T) {
 		t.Errorf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}
 }
+
+func TestAReplicaWithNoScopeSealsNothingAndSucceeds(t *testing.T) {
+	cfg := simConfig(t, "")
+	other := 1
+	if !(&collectors.Shard{Index: 0, Count: 2}).Owns("111111111111") {
+		other = 0
+	}
+	code, stdout, stderr := runCmd(t, "collect", "--config", cfg, "--shard-index", fmt.Sprint(other), "--shard-count", "2")
+	want := "Nothing sealed: no scope belongs to this agent (its shard owns none, or its filters leave none); the chain stays at sequence 0\n"
+	if code != exitOK || stdout != want {
+		t.Errorf("exit %d, stdout %q; want %d, %q\nstderr %s", code, stdout, exitOK, want, stderr)
+	}
+}

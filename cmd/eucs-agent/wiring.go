@@ -126,6 +126,10 @@ func buildAgent(ctx context.Context, cfg *config.Config, src sources, log *slog.
 
 // printSummary writes what a person wants to know after a run.
 func printSummary(w io.Writer, s *agent.Summary, level controls.Level) {
+	if s.Empty {
+		fmt.Fprintf(w, "Nothing sealed: no scope belongs to this agent (its shard owns none, or its filters leave none); the chain stays at sequence %d\n", s.Sequence)
+		return
+	}
 	fmt.Fprintf(w, "Bundle %d sealed: %s\n", s.Sequence, s.Path)
 	fmt.Fprintf(w, "  %d findings over %d scopes in %s\n", s.Findings, s.Scopes, s.Duration.Round(time.Millisecond))
 	var parts []string

@@ -73,7 +73,11 @@ type Summary struct {
 	Scopes   int
 	// Parts is how many parts the run was sealed in (Path is then its
 	// manifest); 0 for a single bundle.
-	Parts        int
+	Parts int
+	// Empty is true for a run that found no scope to assess (a shard that
+	// owns none, include filters that match none): nothing is sealed,
+	// Path is empty and Sequence is where the chain still stands.
+	Empty        bool
 	Duration     time.Duration
 	Statuses     map[finding.Status]int
 	NotAssessed  map[finding.Reason]int
@@ -167,6 +171,18 @@ func (a *Agent) runOnce(ctx context.Context) (*Summary, error) {
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("run %s: %w", runID, err)
 	}
+	if counts.findings() == 0 {
+		// Every assessed scope yields findings (not_assessed ones when the
+		// cloud refuses), so none means no scope was this agent's: a
+		// replica whose shard owns nothing, or filters that leave nothing.
+		// That is not a failure, and there is no evidence to sign; the
+		// chain stays where it is until there is.
+		log.Warn("no scope to assess: nothing sealed", "chain", chainName(a.Chain), "sequence", state.Sequence)
+		return &Summary{
+			RunID: runID, Sequence: state.Sequence, Empty: true, Duration: a.now().Sub(started),
+			Statuses: counts.statuses, NotAssessed: counts.reasons, Requirements: map[controls.RequirementStatus]int{},
+		}, nil
+	}
 
 	results := tally.Results()
 	meta := bundle.Meta{RunID: runID, Started: started, Finished: a.now().UTC(), AgentVersion: a.Version, Service: a.Service, Level: a.Level}
@@ -257,6 +273,17 @@ func (c *counter) Finding(ctx context.Context, f finding.Finding) error {
 	}
 	c.mu.Unlock()
 	return c.next.Finding(ctx, f)
+}
+
+// findings is how many findings went through.
+func (c *counter) findings() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.statuses {
+		n += v
+	}
+	return n
 }
 
 func (c *counter) Coverage(ctx context.Context, cv finding.Coverage) error {

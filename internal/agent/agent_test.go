@@ -292,3 +292,23 @@ func decodePayload(t *testing.T, envelope []byte) []byte {
 	}
 	return env.Payload
 }
+
+func TestARunWithNoScopeSealsNothingAndFailsNothing(t *testing.T) {
+	c := &fakeCollector{}
+	a := newTestAgent(t, c)
+	s, err := a.RunOnce(context.Background())
+	if err != nil {
+		t.Fatalf("a run with no scope failed: %v", err)
+	}
+	if !s.Empty || s.Sequence != 0 || s.Path != "" {
+		t.Errorf("summary %+v, want an empty run at sequence 0", s)
+	}
+	if files, _ := filepath.Glob(filepath.Join(a.Evidence.Path(1), "..", "*.json")); len(files) != 0 {
+		t.Errorf("an empty run wrote %v", files)
+	}
+	// Once there is something to assess, the chain starts at 1.
+	c.findings = someFindings()
+	if s, err := a.RunOnce(context.Background()); err != nil || s.Empty || s.Sequence != 1 {
+		t.Errorf("the next run: %+v, %v", s, err)
+	}
+}

@@ -183,7 +183,7 @@ func (t *Telemetry) instruments(m metric.Meter) error {
 		metric.WithExplicitBucketBoundaries(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200))
 	keep(err)
 	t.runs, err = m.Int64Counter("eucs_agent.runs", metric.WithUnit("{run}"),
-		metric.WithDescription("Runs by outcome: success (sealed), failure or cancelled."))
+		metric.WithDescription("Runs by outcome: success (sealed), empty (no scope to assess, nothing sealed), failure or cancelled."))
 	keep(err)
 	t.findings, err = m.Int64Counter("eucs_agent.findings", metric.WithUnit("{finding}"),
 		metric.WithDescription("Sealed findings by status."))
@@ -312,6 +312,9 @@ func (t *Telemetry) RunFinished(s *agent.Summary, took time.Duration, err error)
 		outcome = "cancelled"
 	case err != nil:
 		outcome = "failure"
+	case s != nil && s.Empty:
+		// No scope was the agent's: nothing sealed, but nothing wrong.
+		outcome = "empty"
 	}
 	t.runs.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
 	t.runDuration.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("outcome", outcome)))

@@ -468,3 +468,20 @@ func TestServerStartsOnListenAndStops(t *testing.T) {
 		t.Error("server still answers after Shutdown")
 	}
 }
+
+func TestAnEmptyRunIsCountedApartAndKeepsTheAgentReady(t *testing.T) {
+	tel := setup(t, Config{})
+	tel.RunFinished(&agent.Summary{Sequence: 4, Empty: true}, time.Second, nil)
+	_, body := get(t, tel.Handler(), "/metrics")
+	for series, v := range map[string]string{
+		`eucs_agent_runs_total{outcome="empty"}`: "1",
+		`eucs_agent_chain_sequence`:              "4",
+	} {
+		if got := sample(body, series); got != v {
+			t.Errorf("%s = %q, want %q", series, got, v)
+		}
+	}
+	if sample(body, `eucs_agent_runs_total{outcome="success"}`) != "" || sample(body, "eucs_agent_last_successful_run_timestamp_seconds") == "" {
+		t.Errorf("an empty run should count as empty and as the last successful run:\n%s", body)
+	}
+}
