@@ -2,7 +2,6 @@ package aws
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/eucs-agent/eucs-agent/collectors"
+	"github.com/eucs-agent/eucs-agent/collectors/collectortest"
 	"github.com/eucs-agent/eucs-agent/internal/finding"
 	"github.com/eucs-agent/eucs-agent/internal/sim/awssim"
 )
@@ -245,25 +245,12 @@ func TestConcurrencyHoldsWithHundredsOfAccounts(t *testing.T) {
 		c.Organization = &Organization{RoleName: "eucs-audit"}
 		c.Concurrency = concurrency
 	})
-	var mu sync.Mutex
-	running, most, ran := 0, 0, 0
+	var g collectortest.Gauge
 	for i, sc := range c.scanners {
-		scan := sc.scan
-		c.scanners[i].scan = func(ctx context.Context, s *scope) error {
-			mu.Lock()
-			running++
-			ran++
-			most = max(most, running)
-			mu.Unlock()
-			defer func() {
-				mu.Lock()
-				running--
-				mu.Unlock()
-			}()
-			return scan(ctx, s)
-		}
+		c.scanners[i].scan = collectortest.Track(&g, sc.scan)
 	}
 	rec := collect(t, c)
+	most, ran := g.Most(), g.Ran()
 	if most > concurrency {
 		t.Errorf("%d scopes ran at once, bound %d", most, concurrency)
 	}

@@ -2,7 +2,6 @@ package azure
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/eucs-agent/eucs-agent/collectors"
+	"github.com/eucs-agent/eucs-agent/collectors/collectortest"
 	"github.com/eucs-agent/eucs-agent/internal/finding"
 	"github.com/eucs-agent/eucs-agent/internal/sim/azuresim"
 )
@@ -273,25 +273,12 @@ func TestConcurrencyHoldsWithManySubscriptions(t *testing.T) {
 		c.ManagementGroup = e.TenantID
 		c.Concurrency = concurrency
 	})
-	var mu sync.Mutex
-	running, most, ran := 0, 0, 0
+	var g collectortest.Gauge
 	for i, sc := range c.scanners {
-		scan := sc.scan
-		c.scanners[i].scan = func(ctx context.Context, s *scope) error {
-			mu.Lock()
-			running++
-			ran++
-			most = max(most, running)
-			mu.Unlock()
-			defer func() {
-				mu.Lock()
-				running--
-				mu.Unlock()
-			}()
-			return scan(ctx, s)
-		}
+		c.scanners[i].scan = collectortest.Track(&g, sc.scan)
 	}
 	rec := collect(t, c)
+	most, ran := g.Most(), g.Ran()
 	if most > concurrency {
 		t.Errorf("%d scans ran at once, bound %d", most, concurrency)
 	}
