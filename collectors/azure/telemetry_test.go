@@ -11,28 +11,13 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eucs-agent/eucs-agent/collectors"
+	"github.com/eucs-agent/eucs-agent/collectors/collectortest"
 	"github.com/eucs-agent/eucs-agent/internal/finding"
 	"github.com/eucs-agent/eucs-agent/internal/sim/azuresim"
 )
-
-// traced gives c, unless nil, a tracer that records into a new recorder,
-// and returns the recorder and a context whose span stands for the one
-// the agent starts around Collect.
-func traced(t *testing.T, c *Collector) (*tracetest.SpanRecorder, context.Context, trace.Span) {
-	t.Helper()
-	spans := tracetest.NewSpanRecorder()
-	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)).Tracer("test")
-	if c != nil {
-		c.SetTracer(tracer)
-	}
-	ctx, parent := tracer.Start(context.Background(), "collector")
-	return spans, ctx, parent
-}
 
 // collectIn runs c under ctx to completion, ends parent and returns what
 // c emitted.
@@ -44,48 +29,6 @@ func collectIn(t *testing.T, ctx context.Context, parent trace.Span, c *Collecto
 	}
 	parent.End()
 	return rec
-}
-
-// attrs is a span's or an event's attributes as text.
-func attrs(kvs []attribute.KeyValue) map[attribute.Key]string {
-	out := map[attribute.Key]string{}
-	for _, kv := range kvs {
-		out[kv.Key] = kv.Value.Emit()
-	}
-	return out
-}
-
-// named returns the ended spans called name.
-func named(spans *tracetest.SpanRecorder, name string) []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range spans.Ended() {
-		if s.Name() == name {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// noSecret fails when any span carries secret in an attribute, an event
-// or its status.
-func noSecret(t *testing.T, spans *tracetest.SpanRecorder, secret string) {
-	t.Helper()
-	for _, s := range spans.Ended() {
-		texts := []string{s.Status().Description}
-		for _, v := range attrs(s.Attributes()) {
-			texts = append(texts, v)
-		}
-		for _, ev := range s.Events() {
-			for _, v := range attrs(ev.Attributes) {
-				texts = append(texts, v)
-			}
-		}
-		for _, text := range texts {
-			if strings.Contains(text, secret) {
-				t.Errorf("span %s carries %q: %s", s.Name(), secret, text)
-			}
-		}
-	}
 }
 
 // TestScopeSpans collects three configured subscriptions (one spelt in
@@ -101,7 +44,7 @@ func TestScopeSpans(t *testing.T) {
 	sim.Inject(azuresim.Fault{Subscription: sub1, Service: "storage", Operation: "StorageAccounts_List", Kind: azuresim.AccessDenied})
 	sim.Inject(azuresim.Fault{Subscription: sub2, Service: "keyvault", Operation: "Vaults_ListBySubscription", Kind: azuresim.Throttle, RetryAfter: time.Millisecond})
 	sim.Inject(azuresim.Fault{Subscription: sub3, Service: "subscriptions", Operation: "Subscriptions_Get", Kind: azuresim.AccessDenied})
-	spans, ctx, parent := traced(t, c)
+	spans, ctx, parent := collectortest.Traced(c)
 	rec := collectIn(t, ctx, parent, c)
 
 	failed := map[string]finding.Reason{
@@ -121,8 +64,8 @@ func TestScopeSpans(t *testing.T) {
 	for _, cv := range rec.Covered {
 		coverage[cv.Account+"/"+cv.Service] = cv
 	}
-	for _, s := range named(spans, "azure.scope") {
-		a := attrs(s.Attributes())
+	for _, s := range collectortest.Named(spans, "azure.scope") {
+		a := collectortest.Attrs(s.Attributes())
 		key := a["subscription"] + "/" + a["service"]
 		got = append(got, key)
 		if s.Parent().SpanID() != parent.SpanContext().SpanID() || s.SpanContext().TraceID() != parent.SpanContext().TraceID() {
@@ -147,10 +90,10 @@ func TestScopeSpans(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("scope spans %v, want one per subscription and scan %v", got, want)
 	}
-	if n := len(named(spans, "azure.discovery")); n != 0 {
+	if n := len(collectortest.Named(spans, "azure.discovery")); n != 0 {
 		t.Errorf("%d discovery spans for configured subscriptions, which are not discovered", n)
 	}
-	noSecret(t, spans, sim.Token())
+	collectortest.NoSecret(t, spans, sim.Token())
 }
 
 // TestDiscoverySpan discovers the subscriptions of threeSubscriptions in
@@ -229,10 +172,10 @@ func TestDiscoverySpan(t *testing.T) {
 			if tc.fault.Kind != 0 {
 				sim.Inject(tc.fault)
 			}
-			spans, ctx, parent := traced(t, c)
+			spans, ctx, parent := collectortest.Traced(c)
 			collectIn(t, ctx, parent, c)
 
-			found := named(spans, "azure.discovery")
+			found := collectortest.Named(spans, "azure.discovery")
 			if len(found) != 1 {
 				t.Fatalf("%d discovery spans, want 1", len(found))
 			}
@@ -240,7 +183,7 @@ func TestDiscoverySpan(t *testing.T) {
 			if s.Parent().SpanID() != parent.SpanContext().SpanID() {
 				t.Errorf("discovery span's parent %s, want Collect's span %s", s.Parent().SpanID(), parent.SpanContext().SpanID())
 			}
-			got := attrs(s.Attributes())
+			got := collectortest.Attrs(s.Attributes())
 			for k, v := range tc.want {
 				if got[k] != v {
 					t.Errorf("attribute %s = %q, want %q (all: %v)", k, got[k], v, got)
@@ -249,10 +192,10 @@ func TestDiscoverySpan(t *testing.T) {
 			if got["reason"] != string(tc.reason) || (s.Status().Code == codes.Error) != (tc.reason != "") {
 				t.Errorf("status %v, reason %q; want reason %q", s.Status(), got["reason"], tc.reason)
 			}
-			if n := len(named(spans, "azure.scope")); n != tc.scopes {
+			if n := len(collectortest.Named(spans, "azure.scope")); n != tc.scopes {
 				t.Errorf("%d scope spans, want %d", n, tc.scopes)
 			}
-			noSecret(t, spans, sim.Token())
+			collectortest.NoSecret(t, spans, sim.Token())
 		})
 	}
 }
@@ -265,7 +208,7 @@ func TestCollectWithoutTracerRecordsNothing(t *testing.T) {
 	c, sim := startSim(t, threeSubscriptions(), nil)
 	sim.Inject(azuresim.Fault{Subscription: sub1, Service: "storage", Kind: azuresim.AccessDenied})
 	sim.Inject(azuresim.Fault{Subscription: sub3, Service: "subscriptions", Operation: "Subscriptions_Get", Kind: azuresim.AccessDenied})
-	spans, ctx, parent := traced(t, nil)
+	spans, ctx, parent := collectortest.Traced(nil)
 	collectIn(t, ctx, parent, c)
 	ended := spans.Ended()
 	if len(ended) != 1 {
@@ -279,14 +222,14 @@ func TestCollectWithoutTracerRecordsNothing(t *testing.T) {
 // TestEndScopeOnSinkFailure: a scope whose findings could not be kept is
 // an error, but has no reason: the scope did not fail, the run did.
 func TestEndScopeOnSinkFailure(t *testing.T) {
-	spans, ctx, _ := traced(t, nil)
+	spans, ctx, _ := collectortest.Traced(nil)
 	_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer("test").Start(ctx, "azure.scope")
 	endScope(span, errors.New("scan stopped"), errors.New("keep finding x: disk full"))
-	s := named(spans, "azure.scope")[0]
+	s := collectortest.Named(spans, "azure.scope")[0]
 	if s.Status().Code != codes.Error || s.Status().Description != "keep finding x: disk full" {
 		t.Errorf("status %v, want the sink's failure", s.Status())
 	}
-	if r, ok := attrs(s.Attributes())["reason"]; ok {
+	if r, ok := collectortest.Attrs(s.Attributes())["reason"]; ok {
 		t.Errorf("reason %q on a sink failure", r)
 	}
 }

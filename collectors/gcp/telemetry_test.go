@@ -11,29 +11,14 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/api/googleapi"
 
 	"github.com/eucs-agent/eucs-agent/collectors"
+	"github.com/eucs-agent/eucs-agent/collectors/collectortest"
 	"github.com/eucs-agent/eucs-agent/internal/finding"
 	"github.com/eucs-agent/eucs-agent/internal/sim/gcpsim"
 )
-
-// traced gives c a tracer that records into a new recorder, and returns
-// the recorder and a context whose span stands for the one the agent
-// starts around Collect.
-func traced(t *testing.T, c *Collector) (*tracetest.SpanRecorder, context.Context, trace.Span) {
-	t.Helper()
-	spans := tracetest.NewSpanRecorder()
-	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)).Tracer("test")
-	if c != nil {
-		c.SetTracer(tracer)
-	}
-	ctx, parent := tracer.Start(context.Background(), "collector")
-	return spans, ctx, parent
-}
 
 // collectIn runs c under ctx to completion, ends parent and returns what
 // c emitted.
@@ -45,48 +30,6 @@ func collectIn(t *testing.T, ctx context.Context, parent trace.Span, c *Collecto
 	}
 	parent.End()
 	return rec
-}
-
-// attrs is a span's attributes as text.
-func attrs(kvs []attribute.KeyValue) map[attribute.Key]string {
-	out := map[attribute.Key]string{}
-	for _, kv := range kvs {
-		out[kv.Key] = kv.Value.Emit()
-	}
-	return out
-}
-
-// named returns the ended spans called name.
-func named(spans *tracetest.SpanRecorder, name string) []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range spans.Ended() {
-		if s.Name() == name {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// noSecret fails when any span carries secret in an attribute, an event
-// or its status.
-func noSecret(t *testing.T, spans *tracetest.SpanRecorder, secret string) {
-	t.Helper()
-	for _, s := range spans.Ended() {
-		texts := []string{s.Status().Description}
-		for _, v := range attrs(s.Attributes()) {
-			texts = append(texts, v)
-		}
-		for _, ev := range s.Events() {
-			for _, v := range attrs(ev.Attributes) {
-				texts = append(texts, v)
-			}
-		}
-		for _, text := range texts {
-			if strings.Contains(text, secret) {
-				t.Errorf("span %s carries %q: %s", s.Name(), secret, text)
-			}
-		}
-	}
 }
 
 // TestScopeSpans collects two projects, one refusing its bucket listing
@@ -102,7 +45,7 @@ func TestScopeSpans(t *testing.T) {
 	c, sim := startSim(t, e, nil)
 	sim.Inject(gcpsim.Fault{Project: testProject, Service: "storage", Method: "buckets.list", Kind: gcpsim.AccessDenied})
 	sim.Inject(gcpsim.Fault{Project: other, Service: "cloudkms", Method: "locations.list", Kind: gcpsim.Throttle})
-	spans, ctx, parent := traced(t, c)
+	spans, ctx, parent := collectortest.Traced(c)
 	collectIn(t, ctx, parent, c)
 
 	failed := map[string]finding.Reason{
@@ -119,8 +62,8 @@ func TestScopeSpans(t *testing.T) {
 	for _, sc := range scanners() {
 		services[sc.area] = sc.service
 	}
-	for _, s := range named(spans, "gcp.scope") {
-		a := attrs(s.Attributes())
+	for _, s := range collectortest.Named(spans, "gcp.scope") {
+		a := collectortest.Attrs(s.Attributes())
 		key := a["project"] + "/" + a["area"]
 		got = append(got, key)
 		if s.Parent().SpanID() != parent.SpanContext().SpanID() || s.SpanContext().TraceID() != parent.SpanContext().TraceID() {
@@ -143,7 +86,7 @@ func TestScopeSpans(t *testing.T) {
 		t.Errorf("scope spans %v, want one per project and scanner %v", got, want)
 	}
 	scopes := map[trace.SpanID]bool{}
-	for _, s := range named(spans, "gcp.scope") {
+	for _, s := range collectortest.Named(spans, "gcp.scope") {
 		scopes[s.SpanContext().SpanID()] = true
 	}
 	requests := 0
@@ -158,7 +101,7 @@ func TestScopeSpans(t *testing.T) {
 	if requests == 0 {
 		t.Error("no request spans: the client libraries no longer trace their requests")
 	}
-	noSecret(t, spans, testToken)
+	collectortest.NoSecret(t, spans, testToken)
 }
 
 // TestDiscoverySpan walks organisation 999 of shardEstate as replica 0 of
@@ -196,10 +139,10 @@ func TestDiscoverySpan(t *testing.T) {
 			if tc.denied {
 				sim.Inject(gcpsim.Fault{Service: "cloudresourcemanager", Method: "projects.list", Resource: "folders%2F12", Kind: gcpsim.AccessDenied})
 			}
-			spans, ctx, parent := traced(t, c)
+			spans, ctx, parent := collectortest.Traced(c)
 			collectIn(t, ctx, parent, c)
 
-			found := named(spans, "gcp.discovery")
+			found := collectortest.Named(spans, "gcp.discovery")
 			if len(found) != 1 {
 				t.Fatalf("%d discovery spans, want 1", len(found))
 			}
@@ -212,12 +155,12 @@ func TestDiscoverySpan(t *testing.T) {
 				"discovered": fmt.Sprint(len(e.Projects)), "assessed": fmt.Sprint(mine),
 				"excluded": fmt.Sprint(len(excluded)), "other_shards": fmt.Sprint(others),
 			}
-			if got := attrs(s.Attributes()); !holdsAll(got, want) {
+			if got := collectortest.Attrs(s.Attributes()); !holdsAll(got, want) {
 				t.Errorf("discovery span attributes %v, want %v", got, want)
 			}
 			var events []string
 			for _, ev := range s.Events() {
-				a := attrs(ev.Attributes)
+				a := collectortest.Attrs(ev.Attributes)
 				events = append(events, ev.Name+" "+a["parent"]+" "+a["reason"])
 			}
 			var wantEvents []string
@@ -228,10 +171,10 @@ func TestDiscoverySpan(t *testing.T) {
 			if !slices.Equal(events, wantEvents) || s.Status().Code != wantCode {
 				t.Errorf("discovery span events %q, status %v; want %q, %v", events, s.Status(), wantEvents, wantCode)
 			}
-			if n := len(named(spans, "gcp.scope")); n != int(mine)*len(scanners()) {
+			if n := len(collectortest.Named(spans, "gcp.scope")); n != int(mine)*len(scanners()) {
 				t.Errorf("%d scope spans, want %d for %d projects", n, int(mine)*len(scanners()), mine)
 			}
-			noSecret(t, spans, testToken)
+			collectortest.NoSecret(t, spans, testToken)
 		})
 	}
 }
@@ -257,14 +200,14 @@ func TestCollectWithoutTracerRecordsNothing(t *testing.T) {
 	c, sim := startSim(t, e, func(c *Config) { c.Projects, c.Organization = nil, "999" })
 	sim.Inject(gcpsim.Fault{Service: "cloudresourcemanager", Method: "projects.list", Resource: "folders%2F12", Kind: gcpsim.AccessDenied})
 	sim.Inject(gcpsim.Fault{Service: "storage", Kind: gcpsim.AccessDenied})
-	spans, ctx, parent := traced(t, nil)
+	spans, ctx, parent := collectortest.Traced(nil)
 	collectIn(t, ctx, parent, c)
 	for _, s := range spans.Ended() {
 		if strings.HasPrefix(s.Name(), "gcp.") {
 			t.Errorf("a collector without a tracer made span %s", s.Name())
 		}
 	}
-	s := named(spans, "collector")[0]
+	s := collectortest.Named(spans, "collector")[0]
 	if len(s.Events()) != 0 || len(s.Attributes()) != 0 || s.Status().Code != codes.Unset {
 		t.Errorf("the collector wrote on Collect's span: events %v, attributes %v, status %v", s.Events(), s.Attributes(), s.Status())
 	}
@@ -294,17 +237,17 @@ func TestEndScope(t *testing.T) {
 			code: codes.Error, description: "keep finding x: disk full"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			spans, ctx, _ := traced(t, nil)
+			spans, ctx, _ := collectortest.Traced(nil)
 			_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer("test").Start(ctx, "gcp.scope")
 			endScope(span, tc.err, tc.sink)
-			s := named(spans, "gcp.scope")[0]
+			s := collectortest.Named(spans, "gcp.scope")[0]
 			if s.Status().Code != tc.code || s.Status().Description != tc.description {
 				t.Errorf("status %v %q, want %v %q", s.Status().Code, s.Status().Description, tc.code, tc.description)
 			}
-			if got := attrs(s.Attributes())["reason"]; got != tc.reason {
+			if got := collectortest.Attrs(s.Attributes())["reason"]; got != tc.reason {
 				t.Errorf("reason %q, want %q", got, tc.reason)
 			}
-			noSecret(t, spans, key)
+			collectortest.NoSecret(t, spans, key)
 		})
 	}
 }
