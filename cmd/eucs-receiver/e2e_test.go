@@ -301,6 +301,86 @@ func pendingSeqs(dir string) map[uint64]bool {
 	return out
 }
 
+// cab is a certification body set up for an end-to-end test: a CA that
+// signed the receiver's server certificate and the client certificate of
+// tenant acme's agent (CN acme-agent), all in tlsDir with ca.pem; the
+// receipt key; the agent's signing key; tenant acme registered with it and
+// auditor alice, in the receiver's data directory.
+type cab struct {
+	dir, tlsDir, data       string
+	receiverBin             string
+	ca                      *pki.CA
+	receiptPriv, receiptPub string
+	agentPriv, agentPub     string
+	auditor                 *http.Client
+}
+
+func newCAB(t *testing.T, dir, receiverBin string) *cab {
+	t.Helper()
+	c := &cab{dir: dir, tlsDir: filepath.Join(dir, "tls"), data: filepath.Join(dir, "cab"), receiverBin: receiverBin}
+	var err error
+	if c.ca, err = pki.NewCA("e2e CA", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	server, err := c.ca.IssueServer([]string{"127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentCert, err := c.ca.IssueClient("acme-agent", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(c.tlsDir, 0o700)
+	for name, data := range map[string][]byte{
+		"ca.pem": c.ca.CertPEM(), "server.pem": server.CertPEM, "server-key.pem": server.KeyPEM,
+		"agent.pem": agentCert.CertPEM, "agent-key.pem": agentCert.KeyPEM,
+	} {
+		writeFile(t, filepath.Join(c.tlsDir, name), data)
+	}
+	if c.receiptPriv, c.receiptPub, err = bundle.GenerateKey(c.tlsDir); err != nil {
+		t.Fatal(err)
+	}
+	keyDir := filepath.Join(dir, "agent-key")
+	os.MkdirAll(keyDir, 0o700)
+	if c.agentPriv, c.agentPub, err = bundle.GenerateKey(keyDir); err != nil {
+		t.Fatal(err)
+	}
+	runCLI(t, receiverBin, "tenant", "add", "acme", "--data", c.data, "--key", c.agentPub, "--client-cert-cn", "acme-agent")
+	runCLI(t, receiverBin, "auditor", "add", "alice", "--data", c.data, "--client-cert-cn", "alice")
+	c.auditor = clientFor(t, c.ca, "alice")
+	return c
+}
+
+// startReceiver starts the receiver on a free loopback port, with extra
+// flags, and returns it and its address once it listens.
+func (c *cab) startReceiver(t *testing.T, extra ...string) (*proc, string) {
+	t.Helper()
+	args := append([]string{"--data", c.data, "--listen", "127.0.0.1:0",
+		"--tls-cert", filepath.Join(c.tlsDir, "server.pem"), "--tls-key", filepath.Join(c.tlsDir, "server-key.pem"),
+		"--client-ca", filepath.Join(c.tlsDir, "ca.pem"), "--receipt-key", c.receiptPriv, "--log-format", "text"}, extra...)
+	p := start(t, c.dir, "receiver", os.Environ(), c.receiverBin, args...)
+	return p, p.address(t)
+}
+
+// accountsYAML lists the estate's accounts for collectors.aws.accounts,
+// each with the role the simulator lets the agent assume.
+func accountsYAML(estate *awssim.Estate) string {
+	var b strings.Builder
+	for _, a := range estate.Accounts {
+		fmt.Fprintf(&b, "      - {id: %q, role_arn: \"arn:aws:iam::%s:role/eucs-agent\"}\n", a.ID, a.ID)
+	}
+	return b.String()
+}
+
+// agentEnv is the agent's environment against the simulated estate: the
+// first account's credentials and no shared AWS config or instance
+// metadata.
+func agentEnv(dir string, estate *awssim.Estate) []string {
+	return append(os.Environ(),
+		"AWS_ACCESS_KEY_ID="+awssim.AccessKeyFor(estate.Accounts[0].ID), "AWS_SECRET_ACCESS_KEY=simulated-secret",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE="+filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"))
+}
+
 // TestEndToEnd runs both binaries on loopback with real mutual TLS: the
 // agent delivers runs against the simulated AWS estate while the receiver
 // is stopped and restarted and the agent is killed with SIGKILL in the
@@ -314,59 +394,21 @@ func TestEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	agentBin, receiverBin := buildBinaries(t, dir)
 
-	// PKI: the CAB's CA signs the receiver's server certificate and the
+	// The CAB: its CA signs the receiver's server certificate and the
 	// client certificates of the agent, another tenant's agent and an
 	// auditor.
-	ca, err := pki.NewCA("e2e CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := ca.IssueServer([]string{"127.0.0.1"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	agentCert, err := ca.IssueClient("acme-agent", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsDir := filepath.Join(dir, "tls")
-	os.MkdirAll(tlsDir, 0o700)
-	for name, data := range map[string][]byte{
-		"ca.pem": ca.CertPEM(), "server.pem": server.CertPEM, "server-key.pem": server.KeyPEM,
-		"agent.pem": agentCert.CertPEM, "agent-key.pem": agentCert.KeyPEM,
-	} {
-		writeFile(t, filepath.Join(tlsDir, name), data)
-	}
-	receiptPriv, receiptPub, err := bundle.GenerateKey(filepath.Join(dir, "tls"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	agentKeyDir := filepath.Join(dir, "agent-key")
-	os.MkdirAll(agentKeyDir, 0o700)
-	agentPriv, agentPub, err := bundle.GenerateKey(agentKeyDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newCAB(t, dir, receiverBin)
 	globexDir := filepath.Join(dir, "globex-key")
 	os.MkdirAll(globexDir, 0o700)
 	_, globexPub, err := bundle.GenerateKey(globexDir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	runCLI(t, receiverBin, "tenant", "add", "globex", "--data", c.data, "--key", globexPub, "--client-cert-cn", "globex-agent")
+	ca, tlsDir, agentPriv, agentPub, receiptPub := c.ca, c.tlsDir, c.agentPriv, c.agentPub, c.receiptPub
+	auditor, globex := c.auditor, clientFor(t, ca, "globex-agent")
 
-	data := filepath.Join(dir, "cab")
-	runCLI(t, receiverBin, "tenant", "add", "acme", "--data", data, "--key", agentPub, "--client-cert-cn", "acme-agent")
-	runCLI(t, receiverBin, "tenant", "add", "globex", "--data", data, "--key", globexPub, "--client-cert-cn", "globex-agent")
-	runCLI(t, receiverBin, "auditor", "add", "alice", "--data", data, "--client-cert-cn", "alice")
-	auditor, globex := clientFor(t, ca, "alice"), clientFor(t, ca, "globex-agent")
-
-	startReceiver := func() (*proc, string) {
-		p := start(t, dir, "receiver", os.Environ(), receiverBin, "--data", data, "--listen", "127.0.0.1:0",
-			"--tls-cert", filepath.Join(tlsDir, "server.pem"), "--tls-key", filepath.Join(tlsDir, "server-key.pem"),
-			"--client-ca", filepath.Join(tlsDir, "ca.pem"), "--receipt-key", receiptPriv,
-			"--max-bundle-bytes", "1048576", "--log-format", "text")
-		return p, p.address(t)
-	}
+	startReceiver := func() (*proc, string) { return c.startReceiver(t, "--max-bundle-bytes", "1048576") }
 	recv, addr := startReceiver()
 	proxy := newProxy(t)
 	proxy.target.Store(addr)
@@ -375,10 +417,6 @@ func TestEndToEnd(t *testing.T) {
 	estate := awssim.Demo()
 	sim := awssim.NewServer(estate).Start()
 	defer sim.Close()
-	var accounts strings.Builder
-	for _, a := range estate.Accounts {
-		fmt.Fprintf(&accounts, "      - {id: %q, role_arn: \"arn:aws:iam::%s:role/eucs-agent\"}\n", a.ID, a.ID)
-	}
 	work := filepath.Join(dir, "agent")
 	cfgPath := filepath.Join(dir, "agent.yaml")
 	writeFile(t, cfgPath, []byte(fmt.Sprintf(`service: E2E Cloud Service
@@ -413,10 +451,8 @@ exporters:
 log:
   level: info
   format: text
-`, work, agentPriv, accounts.String(), sim.URL, proxy.ln.Addr(), tlsDir, receiptPub)))
-	env := append(os.Environ(),
-		"AWS_ACCESS_KEY_ID="+awssim.AccessKeyFor(estate.Accounts[0].ID), "AWS_SECRET_ACCESS_KEY=simulated-secret",
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE="+filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"))
+`, work, agentPriv, accountsYAML(estate), sim.URL, proxy.ln.Addr(), tlsDir, receiptPub)))
+	env := agentEnv(dir, estate)
 	evidence := filepath.Join(work, "evidence")
 	agent := start(t, dir, "agent", env, agentBin, "run", "--config", cfgPath)
 

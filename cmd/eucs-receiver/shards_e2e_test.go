@@ -10,11 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/eucs-agent/eucs-agent/collectors"
 	"github.com/eucs-agent/eucs-agent/internal/bundle"
-	"github.com/eucs-agent/eucs-agent/internal/receiver/pki"
 	"github.com/eucs-agent/eucs-agent/internal/sim/awssim"
 )
 
@@ -33,52 +31,14 @@ func TestShardedReplicasEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	agentBin, receiverBin := buildBinaries(t, dir)
 
-	ca, err := pki.NewCA("e2e CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := ca.IssueServer([]string{"127.0.0.1"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	agentCert, err := ca.IssueClient("acme-agent", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsDir := filepath.Join(dir, "tls")
-	os.MkdirAll(tlsDir, 0o700)
-	for name, data := range map[string][]byte{
-		"ca.pem": ca.CertPEM(), "server.pem": server.CertPEM, "server-key.pem": server.KeyPEM,
-		"agent.pem": agentCert.CertPEM, "agent-key.pem": agentCert.KeyPEM,
-	} {
-		writeFile(t, filepath.Join(tlsDir, name), data)
-	}
-	receiptPriv, receiptPub, err := bundle.GenerateKey(tlsDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDir := filepath.Join(dir, "agent-key")
-	os.MkdirAll(keyDir, 0o700)
-	agentPriv, agentPub, err := bundle.GenerateKey(keyDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "cab")
-	runCLI(t, receiverBin, "tenant", "add", "acme", "--data", data, "--key", agentPub, "--client-cert-cn", "acme-agent")
-	runCLI(t, receiverBin, "auditor", "add", "alice", "--data", data, "--client-cert-cn", "alice")
-	auditor := clientFor(t, ca, "alice")
-	recv := start(t, dir, "receiver", os.Environ(), receiverBin, "--data", data, "--listen", "127.0.0.1:0",
-		"--tls-cert", filepath.Join(tlsDir, "server.pem"), "--tls-key", filepath.Join(tlsDir, "server-key.pem"),
-		"--client-ca", filepath.Join(tlsDir, "ca.pem"), "--receipt-key", receiptPriv, "--log-format", "text")
-	addr := recv.address(t)
+	c := newCAB(t, dir, receiverBin)
+	_, addr := c.startReceiver(t)
 
 	estate := awssim.Demo()
 	sim := awssim.NewServer(estate).Start()
 	defer sim.Close()
-	var accounts strings.Builder
 	owners := map[int][]string{}
 	for _, a := range estate.Accounts {
-		fmt.Fprintf(&accounts, "      - {id: %q, role_arn: \"arn:aws:iam::%s:role/eucs-agent\"}\n", a.ID, a.ID)
 		for i := range replicas {
 			if (&collectors.Shard{Index: i, Count: replicas}).Owns(a.ID) {
 				owners[i] = append(owners[i], a.ID)
@@ -88,9 +48,7 @@ func TestShardedReplicasEndToEnd(t *testing.T) {
 	if len(owners) < 2 || len(owners) == replicas {
 		t.Fatalf("the demo accounts hash to %v: the test wants at least two replicas with accounts and one without", owners)
 	}
-	env := append(os.Environ(),
-		"AWS_ACCESS_KEY_ID="+awssim.AccessKeyFor(estate.Accounts[0].ID), "AWS_SECRET_ACCESS_KEY=simulated-secret",
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE="+filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"))
+	env := agentEnv(dir, estate)
 
 	// Each replica: the same settings, its own volume (as a StatefulSet's
 	// claim), its ordinal on the command line. Two runs each.
@@ -120,7 +78,7 @@ exporters:
     receipts: %[1]s/receipts
     flush_timeout: 20s
 log: {level: warn}
-`, work, agentPriv, accounts.String(), sim.URL, addr, tlsDir, receiptPub)))
+`, work, c.agentPriv, accountsYAML(estate), sim.URL, addr, c.tlsDir, c.receiptPub)))
 		for run := range 2 {
 			cmd := exec.Command(agentBin, "collect", "--config", cfg, "--shard-index", fmt.Sprint(i), "--shard-count", fmt.Sprint(replicas))
 			cmd.Env = env
@@ -136,7 +94,7 @@ log: {level: warn}
 
 	// The receiver's chains: one per replica with accounts, none for the
 	// replica without.
-	resp, err := auditor.Get("https://" + addr + "/v1/tenants/acme/chains")
+	resp, err := c.auditor.Get("https://" + addr + "/v1/tenants/acme/chains")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +127,7 @@ log: {level: warn}
 	// chain holds its own replica's accounts only.
 	var files []string
 	for _, id := range want {
-		resp, err := auditor.Get("https://" + addr + "/v1/tenants/acme/chain?chain=" + id)
+		resp, err := c.auditor.Get("https://" + addr + "/v1/tenants/acme/chain?chain=" + id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +160,7 @@ log: {level: warn}
 		}
 		resp.Body.Close()
 	}
-	out, err := exec.Command(agentBin, append([]string{"verify", "--key", agentPub}, files...)...).CombinedOutput()
+	out, err := exec.Command(agentBin, append([]string{"verify", "--key", c.agentPub}, files...)...).CombinedOutput()
 	wantOK := fmt.Sprintf("OK: 4 bundles (2 chains: %s: sequences 1 to 2, %s: sequences 1 to 2)", want[0], want[1])
 	if err != nil || !strings.HasPrefix(string(out), wantOK) {
 		t.Errorf("verify of every replica's chain: %v\n%s\nwant %s", err, out, wantOK)
