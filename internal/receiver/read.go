@@ -45,17 +45,25 @@ func (s *Server) readable(w http.ResponseWriter, r *http.Request) (string, bool)
 	return tenant, true
 }
 
-// chainParam reads ?chain=, the chain a request is about: absent or empty
-// is the unsharded agent's chain. all reports whether the parameter was
-// absent, for the views that span every chain unless told otherwise.
-func chainParam(w http.ResponseWriter, r *http.Request) (chain string, all, ok bool) {
+// readableChain is readable, then the chain a request is about, from
+// ?chain=: empty is the unsharded agent's chain; absent is that chain too,
+// or every chain (store.AllChains) for the views that span them unless
+// told otherwise (acrossChains). A malformed chain id is a 400.
+func (s *Server) readableChain(w http.ResponseWriter, r *http.Request, acrossChains bool) (tenant, chain string, ok bool) {
+	tenant, ok = s.readable(w, r)
+	if !ok {
+		return "", "", false
+	}
 	q := r.URL.Query()
 	chain = q.Get("chain")
 	if err := bundle.ValidateChainID(chain); err != nil {
 		writeError(w, fail(http.StatusBadRequest, protocol.CodeBadRequest, "chain=%q is not a chain id (1 to 63 lowercase letters, digits or '-', not starting with '-')", chain))
-		return "", false, false
+		return "", "", false
 	}
-	return chain, !q.Has("chain"), true
+	if acrossChains && !q.Has("chain") {
+		chain = store.AllChains
+	}
+	return tenant, chain, true
 }
 
 func tsJSON(t time.Time) string {
@@ -174,11 +182,7 @@ func bundleView(b store.Bundle) BundleView {
 const maxPage = 1000
 
 func (s *Server) listBundles(w http.ResponseWriter, r *http.Request) {
-	tenant, ok := s.readable(w, r)
-	if !ok {
-		return
-	}
-	chain, _, ok := chainParam(w, r)
+	tenant, chain, ok := s.readableChain(w, r, false)
 	if !ok {
 		return
 	}
@@ -234,11 +238,7 @@ func (s *Server) pathSeq(w http.ResponseWriter, r *http.Request) (uint64, bool) 
 // oneBundle reads the tenant, chain and sequence a bundle's path names and
 // its index record, answering the request itself if it cannot.
 func (s *Server) oneBundle(w http.ResponseWriter, r *http.Request) (store.Bundle, bool) {
-	tenant, ok := s.readable(w, r)
-	if !ok {
-		return store.Bundle{}, false
-	}
-	chain, _, ok := chainParam(w, r)
+	tenant, chain, ok := s.readableChain(w, r, false)
 	if !ok {
 		return store.Bundle{}, false
 	}
@@ -395,16 +395,9 @@ type HistoryView struct {
 }
 
 func (s *Server) requirementHistory(w http.ResponseWriter, r *http.Request) {
-	tenant, ok := s.readable(w, r)
+	tenant, chain, ok := s.readableChain(w, r, true)
 	if !ok {
 		return
-	}
-	chain, all, ok := chainParam(w, r)
-	if !ok {
-		return
-	}
-	if all {
-		chain = store.AllChains
 	}
 	req := r.PathValue("id")
 	h, err := s.store.History(r.Context(), tenant, chain, req)
@@ -462,11 +455,7 @@ func (s *Server) gapsAndForks(r *http.Request, tenant, chain string) ([]store.Ga
 }
 
 func (s *Server) listGaps(w http.ResponseWriter, r *http.Request) {
-	tenant, ok := s.readable(w, r)
-	if !ok {
-		return
-	}
-	chain, _, ok := chainParam(w, r)
+	tenant, chain, ok := s.readableChain(w, r, false)
 	if !ok {
 		return
 	}
@@ -483,16 +472,9 @@ func (s *Server) listGaps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listForks(w http.ResponseWriter, r *http.Request) {
-	tenant, ok := s.readable(w, r)
+	tenant, chain, ok := s.readableChain(w, r, true)
 	if !ok {
 		return
-	}
-	chain, all, ok := chainParam(w, r)
-	if !ok {
-		return
-	}
-	if all {
-		chain = store.AllChains
 	}
 	_, forks, err := s.gapsAndForks(r, tenant, chain)
 	if err != nil {
@@ -521,11 +503,7 @@ func (s *Server) listForks(w http.ResponseWriter, r *http.Request) {
 // The names are the agent's evidence directory's. Envelopes are read one
 // at a time, so the archive of a chain of any size streams in flat memory.
 func (s *Server) exportChain(w http.ResponseWriter, r *http.Request) {
-	tenant, ok := s.readable(w, r)
-	if !ok {
-		return
-	}
-	chain, _, ok := chainParam(w, r)
+	tenant, chain, ok := s.readableChain(w, r, false)
 	if !ok {
 		return
 	}
